@@ -35,7 +35,7 @@ def render_tokens(tokens: list[Token], dsl: DSL) -> str:
             cache[token.type] = spacing(dsl, token.type)
         before, after = cache[token.type]
         parts += [before, str(token), after]
-    return "".join(parts).strip(" ")
+    return "".join(parts)
 
 
 def _known(dsl: DSL, terminal: str) -> bool:

@@ -1,0 +1,1 @@
+"""dslforge: the command line. The libraries are `dsl`, `engine` and `training`."""

@@ -1,0 +1,1 @@
+"""Subcommands of `dslforge`, one module per area. Heavy imports (torch) stay inside functions."""
