@@ -36,14 +36,15 @@ if TYPE_CHECKING:
 ENTRY = "start"
 _ATOM = re.compile(r"\w+|\s|[^\w\s]")
 
-# Python-only regex syntax: (pattern that finds it, construct, how to rewrite it).
-KNOWN_MISTAKES: list[tuple[str, str, str]] = [
-    (r"\(\?<?[=!]", "lookaround", "express the condition with grammar rules instead of a lookahead/lookbehind"),
-    (r"\\[1-9]|\(\?P=", "backreference", "backreferences are not regular; enumerate the cases in rules"),
-    (r"\\[bB]", "word boundary \\b", "drop \\b; keep words apart with canonical spacing in dsl.toml [format]"),
-    (r"\\[AZz]|(?<!\\)\^|(?<![\\\[])\$", "anchor", "terminals always match whole tokens; drop the anchor"),
-    (r"\(\?\(", "conditional group", "split the terminal into alternatives in a rule"),
-    (r"\(\?>|[*+?}]\+", "atomic group or possessive quantifier", "use a plain group and quantifier"),
+# Python-only regex syntax the decoder's regex engine cannot express:
+# (construct, pattern that finds it, how to rewrite it, an example terminal regex).
+KNOWN_MISTAKES: list[tuple[str, str, str, str]] = [
+    ("lookaround", r"\(\?<?[=!]", "express the condition with grammar rules instead of a lookahead/lookbehind", r"a(?=b)"),
+    ("backreference", r"\\[1-9]|\(\?P=", "backreferences are not regular; enumerate the cases in rules", r"(a)\1"),
+    ("word boundary", r"\\[bB]", "drop \\b; keep words apart with canonical spacing in dsl.toml [format]", r"\bword"),
+    ("anchor", r"\\[AZz]|(?<!\\)\^|(?<![\\\[])\$", "terminals always match whole tokens; drop the anchor", r"^a+$"),
+    ("conditional group", r"\(\?\(", "split the terminal into alternatives in a rule", r"(a)?(?(1)b|c)"),
+    ("atomic group or possessive quantifier", r"\(\?>|[*+?}]\+", "use a plain group and quantifier", r"(?>a+)b"),
 ]
 
 
@@ -133,7 +134,7 @@ def compile_decoding_grammar(dsl: DSL) -> DecodingGrammar:
             spacing_rules[symbol] = body
         if extra_terminal is not None:
             terminal_defs[extra_terminal[0]] = extra_terminal[1]
-    del ignored  # dropped on purpose: the decoder emits canonical spacing only
+    _check_spacing_is_ignored(dsl, terminals, ignored)
 
     _check_edges(dsl, parser, terminal_rules, path)
 
@@ -178,7 +179,7 @@ def _emit_terminal(
 
 def _regex(pattern: PatternRE, name: str, source: str, path: str) -> str:
     regex = pattern.to_regexp()
-    for finder, construct, fix in KNOWN_MISTAKES:
+    for construct, finder, fix, _example in KNOWN_MISTAKES:
         if re.search(finder, _strip_classes(pattern.value)):
             raise GrammarError(
                 f"terminal {name} uses a {construct} (/{pattern.value}/), which the decoder's regex "
@@ -206,7 +207,7 @@ def _slashes(regex: str) -> str:
 
 def _rule_name(name: str) -> str:
     """llguidance rule names: lowercase; Lark's helper rules (``__start_star_0``) get a prefix."""
-    clean = name.lower()
+    clean = re.sub(r"[^a-z0-9_]", "_", name.lower())  # template instances: list{name}
     if clean.startswith("__"):
         clean = "x" + clean[1:]
     if clean.startswith("_"):
@@ -230,6 +231,21 @@ def _check_edges(dsl: DSL, parser: object, terminal_rules: dict[str, str], path:
                 f"dsl.toml [format] puts spacing after {name}, which can be the last token; "
                 "move it to `before` of the tokens that follow it",
                 location=str(dsl.folder / "dsl.toml"), construct="format spacing",
+            )
+
+
+def _check_spacing_is_ignored(dsl: DSL, terminals: dict[str, object], ignored: set[str]) -> None:
+    """Canonical spacing must be something Lark skips (``%ignore``), or the formatter's own
+    output would not parse. ``%ignore`` itself is dropped from the decoding grammar on purpose."""
+    table = dsl.spec.format
+    gaps = {v for v in [*table.before.values(), *table.after.values()] if v}
+    patterns = [re.compile(terminals[name].pattern.to_regexp()) for name in ignored if name in terminals]  # type: ignore[attr-defined]
+    for gap in sorted(gaps):
+        if not any(p.fullmatch(gap) for p in patterns):
+            raise GrammarError(
+                f"dsl.toml [format] inserts {gap!r} but the grammar does not skip it; add "
+                "`%import common.WS` and `%ignore WS` to grammar.lark",
+                location=str(dsl.spec.grammar_path), construct="format spacing",
             )
 
 

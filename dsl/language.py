@@ -32,6 +32,7 @@ class DSL:
         self.spec = spec
         self._tree_parser, self._token_parser = load_parsers(spec)
         self.support = self._load_support()
+        self._decoding  # compiled at load: what the decoder cannot express fails here, not mid-request
 
     @property
     def name(self) -> str:

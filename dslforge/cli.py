@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from dsl import DSLError, DSLSyntaxError, GrammarError
@@ -29,15 +28,7 @@ class ProgramRejected(Exception):
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     try:
-        app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except click.ClickException as e:  # usage errors
-        e.show()
-        sys.exit(2)
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
+        app(args=argv)  # standalone: typer itself reports usage errors with exit 2
     except ProgramRejected:
         sys.exit(1)
     except DSLSyntaxError as e:

@@ -137,7 +137,7 @@ def check_grammar(
         return canonical == body and is_locked_ok(body)
 
     programs = _data_programs(language, limit_data)
-    samples = _samples(language, n_samples, seed)
+    samples = sample_programs(language, n_samples, seed)
     canonical_pool = [p for p in programs + samples if decodable(p)] or programs
     near_misses = _near_misses(language, canonical_pool, n_near_misses, seed)
     say = progress or (lambda _msg: None)
@@ -181,7 +181,7 @@ def _data_programs(language: DSL, limit: int | None) -> list[str]:
     return codes
 
 
-def _samples(language: DSL, n: int, seed: int) -> list[str]:
+def sample_programs(language: DSL, n: int, seed: int) -> list[str]:
     """``n`` programs drawn from the Lark grammar with hypothesis, in raw and canonical form."""
     if n <= 0:
         return []
