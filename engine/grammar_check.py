@@ -212,10 +212,19 @@ def _near_misses(language: DSL, pool: list[str], n: int, seed: int) -> list[str]
     """Mutations of valid programs: delete/insert/swap characters, drop/duplicate/replace tokens."""
     rng = random.Random(seed)
     alphabet = sorted({c for p in pool for c in p} | {" ", "\n"})
+    collisions = _keyword_collisions(language)
     out: list[str] = []
     while len(out) < n and pool:
         text = rng.choice(pool)
-        kind = rng.randrange(6)
+        kind = rng.randrange(7)
+        if kind == 6:  # a keyword where a pattern token stands: Lark lexes it as the keyword
+            tokens = [t for t in language.tokens(text) if t.type in collisions]
+            if not tokens:
+                continue
+            token = rng.choice(tokens)
+            start, end = token.start_pos or 0, token.end_pos or 0
+            out.append(text[:start] + rng.choice(collisions[token.type]) + text[end:])
+            continue
         if kind < 3 or len(text) < 2:
             i = rng.randrange(len(text) + 1)
             if kind == 0 and text:
@@ -240,6 +249,23 @@ def _near_misses(language: DSL, pool: list[str], n: int, seed: int) -> list[str]
         if mutant.strip():
             out.append(mutant)
     return out
+
+
+def _keyword_collisions(language: DSL) -> dict[str, list[str]]:
+    """For each pattern terminal, the grammar's literals it also matches (``let`` vs ``NAME``)."""
+    import re
+
+    from lark.lexer import PatternRE, PatternStr
+
+    literals = [t.pattern.value for t in language.lark.terminals if isinstance(t.pattern, PatternStr)]
+    found: dict[str, list[str]] = {}
+    for terminal in language.lark.terminals:
+        if isinstance(terminal.pattern, PatternRE):
+            regex = re.compile(terminal.pattern.to_regexp())
+            hits = [lit for lit in literals if regex.fullmatch(lit)]
+            if hits:
+                found[terminal.name] = hits
+    return found
 
 
 def _token_spans(text: str, tokens: list[str]) -> list[tuple[int, int]]:

@@ -37,3 +37,13 @@ def test_check_finds_a_greedy_lexing_disagreement(make_dsl) -> None:
 def test_check_runs_with_the_tekken_tokenizer() -> None:
     report = check_grammar("geoquery", tokenizers=["tekken"], n_samples=100, n_near_misses=100, limit_data=200)
     assert report.ok, "\n".join(map(str, report.disagreements[:10]))
+
+
+def test_check_finds_a_keyword_that_is_also_a_name(make_dsl) -> None:
+    # Lark's LALR lexer makes every `let` the keyword; llguidance also accepts `let` as a NAME.
+    folder = make_dsl(
+        'start: stmt+\nstmt: "let" NAME "=" NAME ";" | NAME ";"\nNAME: /[a-z]+/\n%import common.WS\n%ignore WS\n',
+        'name = "t"\n[format]\nafter = { "let" = " ", "=" = " " }\nbefore = { "=" = " " }\n',
+    )
+    report = check_grammar(dsl.load(folder), tokenizers=["smollm2"], n_samples=100, n_near_misses=300)
+    assert any(d.rejected_by == "lark" and d.terminal == "NAME" and "let" in d.text for d in report.disagreements)
