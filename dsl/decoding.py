@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from lark.grammar import TOKEN_DEFAULT_PRIORITY, NonTerminal, Terminal
-from lark.lexer import PatternRE, PatternStr
+from lark.lexer import PatternRE, PatternStr, TerminalDef
 
 from dsl.errors import GrammarError
 from dsl.format import spacing
@@ -128,7 +128,9 @@ def compile_decoding_grammar(dsl: DSL) -> DecodingGrammar:
                 construct="terminal priority",
             )
         before, after = spacing(dsl, name)
-        symbol, body, extra_terminal = _emit_terminal(name, definition.pattern, before, after, source, path)
+        pattern = definition.pattern
+        assert isinstance(pattern, (PatternStr, PatternRE))
+        symbol, body, extra_terminal = _emit_terminal(name, pattern, before, after, source, path)
         terminal_rules[name] = symbol
         if body is not None:
             spacing_rules[symbol] = body
@@ -234,12 +236,12 @@ def _check_edges(dsl: DSL, parser: object, terminal_rules: dict[str, str], path:
             )
 
 
-def _check_spacing_is_ignored(dsl: DSL, terminals: dict[str, object], ignored: set[str]) -> None:
+def _check_spacing_is_ignored(dsl: DSL, terminals: dict[str, TerminalDef], ignored: set[str]) -> None:
     """Canonical spacing must be something Lark skips (``%ignore``), or the formatter's own
     output would not parse. ``%ignore`` itself is dropped from the decoding grammar on purpose."""
     table = dsl.spec.format
     gaps = {v for v in [*table.before.values(), *table.after.values()] if v}
-    patterns = [re.compile(terminals[name].pattern.to_regexp()) for name in ignored if name in terminals]  # type: ignore[attr-defined]
+    patterns = [re.compile(terminals[name].pattern.to_regexp()) for name in ignored if name in terminals]
     for gap in sorted(gaps):
         if not any(p.fullmatch(gap) for p in patterns):
             raise GrammarError(

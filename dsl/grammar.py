@@ -39,8 +39,8 @@ def load_parsers(spec: DSLSpec) -> tuple[lark.Lark, lark.Lark]:
     if spec.parser == "lalr":
         options["lexer"] = "contextual"
     try:
-        tree_parser = lark.Lark(text, **options)  # type: ignore[arg-type]
-        token_parser = lark.Lark(text, keep_all_tokens=True, **options)  # type: ignore[arg-type]
+        tree_parser = lark.Lark(text, **options)
+        token_parser = lark.Lark(text, keep_all_tokens=True, **options)
     except LarkGrammarError as e:
         raise GrammarError(str(e), location=_locate_lark_error(str(e), path)) from e
     except lark.exceptions.LarkError as e:

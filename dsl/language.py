@@ -9,8 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import lark
-from lark import Token, Tree
+from lark import Lark, Token, Tree
 
 from dsl.errors import DSLSyntaxError, Diagnostic, GrammarError, Span
 from dsl.grammar import load_parsers
@@ -43,7 +42,7 @@ class DSL:
         return self.spec.folder
 
     @property
-    def lark(self) -> lark.Lark:
+    def lark(self) -> Lark:
         """The Lark parser (trees without punctuation). Read-only use."""
         return self._tree_parser
 
@@ -51,7 +50,7 @@ class DSL:
         return f"DSL({self.name!r}, folder={str(self.folder)!r})"
 
     # -- syntax ---------------------------------------------------------------------
-    def parse(self, text: str | bytes) -> Tree:
+    def parse(self, text: str | bytes) -> Tree[Token]:
         """Parse a program.
 
         Args:
@@ -76,7 +75,7 @@ class DSL:
         """Every token of a program in source order, punctuation included."""
         tree = self._parse(text, self._token_parser)
         found: list[Token] = []
-        stack: list[Tree | Token] = [tree]
+        stack: list[Tree[Token] | Token] = [tree]
         while stack:  # iterative: deep programs must not hit the recursion limit
             node = stack.pop()
             if isinstance(node, Token):
@@ -187,13 +186,13 @@ class DSL:
         support: LanguageSupport = module.Support(self, folder=self.folder, catalog_path=self.spec.catalog)
         return support
 
-    def _parse(self, text: str | bytes, parser: lark.Lark) -> Tree:
+    def _parse(self, text: str | bytes, parser: Lark) -> Tree[Token]:
         from dsl.parse import parse_checked
 
         return parse_checked(text, parser, self.spec)
 
 
-def _tree_key(tree: Tree) -> list[Any]:
+def _tree_key(tree: Tree[Token]) -> list[Any]:
     """A flat, order-preserving serialisation of a tree (iterative, for deep trees)."""
     key: list[Any] = []
     stack: list[Any] = [tree]
@@ -210,7 +209,7 @@ def _tree_key(tree: Tree) -> list[Any]:
     return key
 
 
-def iter_trees(tree: Tree) -> Iterator[Tree]:
+def iter_trees(tree: Tree[Token]) -> Iterator[Tree[Token]]:
     """Subtrees in source (pre-)order, iteratively."""
     stack: list[Any] = [tree]
     while stack:

@@ -4,7 +4,7 @@ exception becomes a :class:`DSLSyntaxError` that names the place and the expecte
 from __future__ import annotations
 
 import lark
-from lark import Tree
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
@@ -14,7 +14,7 @@ from dsl.spec import DSLSpec
 _OPEN, _CLOSE = "([{", ")]}"
 
 
-def parse_checked(text: str | bytes, parser: lark.Lark, spec: DSLSpec) -> Tree:
+def parse_checked(text: str | bytes, parser: lark.Lark, spec: DSLSpec) -> Tree[Token]:
     """Parse ``text`` or raise DSLSyntaxError; never RecursionError, never a hang."""
     source = decode(text, spec.name)
     if len(source) > spec.max_chars:
@@ -105,14 +105,15 @@ def _expected_words(parser: lark.Lark, names: set[str] | frozenset[str]) -> list
 
 def _first_terminals(parser: lark.Lark) -> set[str]:
     try:
-        return set(parser.parse_interactive("").accepts())
+        return set(parser.parse_interactive("").accepts())  # type: ignore[no-untyped-call]
     except Exception:  # Earley has no interactive parser; the message still stands
         return set()
 
 
 def _syntax_error(e: UnexpectedInput, source: str, parser: lark.Lark, dsl_name: str) -> DSLSyntaxError:
     if isinstance(e, UnexpectedCharacters):
-        char = source[e.pos_in_stream] if e.pos_in_stream < len(source) else ""
+        position = e.pos_in_stream or 0
+        char = source[position] if position < len(source) else ""
         problem = f"unexpected character {char!r}"
         expected = set(e.allowed or ())
         line, column = e.line, e.column

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lark import Tree
+from lark import Token, Tree
 
 from dsl.errors import Diagnostic, ExecutionError
 
@@ -31,21 +31,21 @@ class LanguageSupport:
         self.catalog_path = catalog_path
 
     # -- validation -----------------------------------------------------------------
-    def validate(self, tree: Tree, text: str) -> list[Diagnostic]:
+    def validate(self, tree: Tree[Token], text: str) -> list[Diagnostic]:
         """Problems beyond syntax (unknown function, wrong parameter, type mismatch)."""
         return []
 
     # -- execution ------------------------------------------------------------------
-    def execute(self, tree: Tree) -> list[Any]:
+    def execute(self, tree: Tree[Token]) -> list[Any]:
         """Run a parsed program and return plain values."""
         raise ExecutionError(f"DSL '{self.dsl.name}' has no executor")
 
     # -- metrics --------------------------------------------------------------------
-    def api_calls(self, tree: Tree) -> list[str]:
+    def api_calls(self, tree: Tree[Token]) -> list[str]:
         """The sequence of function/API names the program calls, in source order."""
         return []
 
-    def param_keys(self, tree: Tree) -> list[tuple[str, str]]:
+    def param_keys(self, tree: Tree[Token]) -> list[tuple[str, str]]:
         """(api, key) for every named parameter the program passes."""
         return []
 
