@@ -3,7 +3,7 @@ compile its grammar for constrained decoding. Imports only the standard library 
 
 >>> import dsl
 >>> geo = dsl.load("geoquery")
->>> geo.execute("answer(capital(stateid('texas')))")
+>>> geo.execute("answer(capital(loc_2(stateid('texas'))))")
 ['austin']
 """
 

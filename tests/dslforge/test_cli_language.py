@@ -33,7 +33,7 @@ def test_exit_codes_and_messages(args: list[str], stdin: bytes, code: int, out: 
 
 
 def test_run_prints_the_answer_as_json() -> None:
-    result = dslforge("run", "--dsl", "geoquery", "answer(capital(stateid('texas')))")
+    result = dslforge("run", "--dsl", "geoquery", "answer(capital(loc_2(stateid('texas'))))")
     if result.returncode == 2 and b"no executor" in result.stderr:
         pytest.skip("geoquery executor not merged yet")
     assert result.returncode == 0, result.stderr.decode()
