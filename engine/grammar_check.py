@@ -182,30 +182,38 @@ def _data_programs(language: DSL, limit: int | None) -> list[str]:
 
 
 def sample_programs(language: DSL, n: int, seed: int) -> list[str]:
-    """``n`` programs drawn from the Lark grammar with hypothesis, in raw and canonical form."""
+    """``n`` distinct programs drawn from the Lark grammar with hypothesis, in canonical form.
+
+    Hypothesis repeats small programs often; rounds with new seeds continue until ``n`` distinct
+    programs are found (or six rounds have run).
+    """
     if n <= 0:
         return []
-    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import seed as hypothesis_seed
     from hypothesis.extra.lark import from_lark
 
-    drawn: list[str] = []
     strategy = from_lark(language.lark, start=language.spec.start)
+    distinct: dict[str, None] = {}
+    for round_ in range(6):
+        drawn: list[str] = []
 
-    @hypothesis_seed(seed)
-    @settings(max_examples=n, database=None, deadline=None, derandomize=False,
-              suppress_health_check=list(HealthCheck), phases=["generate"])
-    @given(strategy)
-    def draw(program: str) -> None:
-        drawn.append(program)
+        @hypothesis_seed(seed * 1000 + round_)
+        @settings(max_examples=n, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck), phases=["generate"])
+        @given(strategy)
+        def draw(program: str) -> None:
+            drawn.append(program)
 
-    draw()
-    out: list[str] = []
-    for program in drawn:
-        try:
-            out.append(language.format(program))
-        except DSLSyntaxError:
-            out.append(program)  # Lark refuses its own sample: reported as a disagreement
-    return out
+        draw()
+        for program in drawn:
+            try:
+                distinct.setdefault(language.format(program))
+            except DSLSyntaxError:
+                distinct.setdefault(program)  # Lark refuses its own sample: reported as a disagreement
+        if len(distinct) >= n:
+            break
+    return list(distinct)[:n]
 
 
 def _near_misses(language: DSL, pool: list[str], n: int, seed: int) -> list[str]:
