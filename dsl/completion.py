@@ -1,0 +1,536 @@
+"""Shortest completions: from any prefix of a program, the shortest text that finishes it.
+
+The engine's budget guarantee rests on this: when the tokens left equal the tokens of the
+shortest completion, it forces that completion, so a program is never cut off mid-grammar
+(TruncProof, arXiv 2605.13076, does the same with a bound from the grammar).
+
+How it works, on a grammar without free whitespace (the decoding grammar of :mod:`dsl.decoding`,
+whose texts are exactly the canonical programs):
+
+1. The prefix is lexed and parsed with Lark's interactive LALR parser. The last token may be
+   unfinished (``stat`` of ``stateid``), or the lexer may have split it (``count`` + ``r`` of
+   ``countryid``); each of the last few token starts is tried as the start of a partial token,
+   and the partial text is extended to the shortest string of an acceptable terminal
+   (a small Thompson NFA over Python's own regex parser; stdlib only).
+2. From an LALR stack, the shortest completion follows the LR(0) items of the top state: for
+   a kernel item ``A -> α • β`` finish ``β`` with its shortest yield, reduce ``A`` (pop ``|α|``
+   states, take the goto), and continue from the new stack; the minimum over items is exact
+   because every kernel item of a state is valid for every stack that reaches it (Knuth 1965).
+   Results are memoised per stack.
+3. The candidate text is parsed with Lark before it is returned (a regex's shortest string
+   could lex as a keyword); the next-best candidate is tried when it fails.
+
+Costs are characters. The engine tokenizes the text and checks it with llguidance, the ground
+truth of what the decoder accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import lark
+from lark.exceptions import LarkError, UnexpectedInput
+from lark.lexer import PatternStr
+from lark.parsers.lalr_analysis import LALR_Analyzer, Shift
+
+from dsl.errors import GrammarError
+
+# How many of the last lexed tokens may be the start of one unfinished token: Lark's greedy
+# lexer can split "countr" (of countryid) into "count" + "r"; 4 covers splits like a_b_c_d.
+_PARTIAL_LOOKBACK = 4
+_MEMO_LIMIT = 200_000  # memoised stacks before the cache is cleared (memory bound)
+
+
+@dataclass(frozen=True)
+class _Item:
+    origin: str
+    dot: int
+    tail_cost: int
+    tail: tuple[str, ...]  # shortest terminal sequence deriving what follows the dot
+    accept: bool = False
+
+
+class Completer:
+    """Shortest completions for one grammar (LALR, no ``%ignore``).
+
+    Build it with :meth:`from_grammar`; it is immutable apart from its memo and safe to share
+    between requests in one thread.
+
+    >>> import dsl
+    >>> c = Completer.from_grammar(dsl.load("geoquery").decoding_grammar())
+    >>> c.shortest_program()
+    'answer(0)'
+    >>> c.complete("answer(intersection(stat")
+    'e(0), 0))'
+    """
+
+    def __init__(self, parser: lark.Lark) -> None:
+        if parser.options.parser != "lalr":
+            raise GrammarError("shortest completions need an LALR parser (parser='lalr')")
+        if parser.ignore_tokens:
+            raise GrammarError(
+                "shortest completions need a grammar without %ignore (the decoding grammar): "
+                f"ignored {sorted(parser.ignore_tokens)}"
+            )
+        self._parser = parser
+        frontend = parser.parser
+        table = frontend.parser._parse_table
+        self._states: dict[int, dict[str, tuple[Any, Any]]] = table.states
+        (self._start,) = frontend.parser_conf.start
+        self._start_state: int = table.start_states[self._start]
+        self._regexes = {t.name: _Regex(_pattern_regex(t.pattern)) for t in parser.terminals}
+        self._shortest_terminal = {}
+        for name, regex in self._regexes.items():
+            shortest = regex.shortest_extension("")
+            if shortest is None:
+                raise GrammarError(f"terminal {name} matches no string")
+            self._shortest_terminal[name] = shortest
+        self._yields = _shortest_yields(frontend.parser_conf.rules, self._shortest_terminal)
+        self._kernels = self._kernel_items(frontend.parser_conf)
+        self._memo: dict[tuple[int, ...], tuple[int, _Item | None, tuple[int, ...] | None]] = {}
+
+    @classmethod
+    def from_grammar(cls, text: str) -> Completer:
+        """A completer for a grammar in Lark syntax (the llguidance dialect of
+        :meth:`dsl.DSL.decoding_grammar` is plain Lark).
+
+        Raises:
+            GrammarError: when Lark cannot build an LALR parser for it.
+        """
+        try:
+            parser = lark.Lark(text, parser="lalr", lexer="contextual", start="start")
+        except LarkError as e:
+            raise GrammarError(f"the decoding grammar has no LALR parser for completions: {e}") from e
+        return cls(parser)
+
+    # -- public -------------------------------------------------------------------------
+    def shortest_program(self) -> str:
+        """The shortest complete program (fewest characters)."""
+        found = self.complete("")
+        if found is None:  # pragma: no cover - a grammar with a start rule always has one
+            raise GrammarError("the grammar derives no finite program")
+        return found
+
+    def complete(self, prefix: str) -> str | None:
+        """The shortest ``s`` such that ``prefix + s`` is a complete program, or None when
+        ``prefix`` cannot be extended to one.
+
+        >>> import dsl
+        >>> c = Completer.from_grammar(dsl.load("geoquery").decoding_grammar())
+        >>> c.complete("answer(cityid('new yo")
+        "', _))"
+        >>> c.complete("answer(all))") is None
+        True
+        """
+        candidates = sorted(self._candidates(prefix))
+        for _cost, _order, text in candidates:
+            if self._parses(prefix + text):
+                return text
+        return None
+
+    def is_complete(self, text: str) -> bool:
+        """True when ``text`` is a whole program of the grammar."""
+        return self._parses(text)
+
+    # -- candidates ---------------------------------------------------------------------
+    def _candidates(self, prefix: str) -> Iterable[tuple[int, int, str]]:
+        """(cost, tie-break, completion text) for each way to read the end of ``prefix``."""
+        lexed = self._lex(prefix)
+        if lexed is None:
+            return
+        stack, failed_at, starts = lexed
+        order = 0
+        if failed_at is None:
+            found = self._stack_completion(stack)
+            if found is not None:
+                yield found[0], order, found[1]
+        # The unfinished token starts at one of the last token starts (or where lexing failed).
+        for start, before in reversed(starts):
+            partial = prefix[start:]
+            for terminal in self._terminals_at(before[-1]):
+                extension = self._regexes[terminal].shortest_extension(partial)
+                if extension is None:
+                    continue
+                after = self._feed(before, terminal)
+                if after is None:
+                    continue
+                rest = self._stack_completion(after)
+                if rest is None:
+                    continue
+                order += 1
+                yield len(extension) + rest[0], order, extension + rest[1]
+
+    def _lex(self, prefix: str) -> tuple[tuple[int, ...], int | None, list[tuple[int, tuple[int, ...]]]] | None:
+        """Feed every complete token; return the stack, where lexing failed (or None), and the
+        (start offset, stack before it) of the last few tokens and of the failure point."""
+        interactive = self._parser.parse_interactive(prefix)
+        state = interactive.parser_state
+        starts: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=_PARTIAL_LOOKBACK + 1)
+        try:
+            for token in interactive.iter_parse():
+                starts.append((token.start_pos, tuple(state.state_stack)))
+        except UnexpectedInput as e:
+            position = e.pos_in_stream if e.pos_in_stream is not None else len(prefix)
+            stack = tuple(state.state_stack)
+            # UnexpectedToken: the token at `position` was lexed but not fed.
+            if not starts or starts[-1][0] != position:
+                starts.append((position, stack))
+            return stack, position, list(starts)
+        except LarkError:
+            return None
+        return tuple(state.state_stack), None, list(starts)
+
+    def _terminals_at(self, state: int) -> list[str]:
+        return [name for name in self._states[state] if name in self._regexes]
+
+    def _feed(self, stack: tuple[int, ...], terminal: str) -> tuple[int, ...] | None:
+        """The stack after shifting ``terminal`` (with the reductions before it), or None."""
+        current = list(stack)
+        while True:
+            action = self._states[current[-1]].get(terminal)
+            if action is None:
+                return None
+            kind, argument = action
+            if kind is Shift:
+                current.append(argument)
+                return tuple(current)
+            size = len(argument.expansion)
+            if size:
+                del current[-size:]
+            goto = self._states[current[-1]].get(argument.origin.name)
+            if goto is None:
+                return None
+            current.append(goto[1])
+
+    # -- shortest completion of a stack -------------------------------------------------
+    def _stack_completion(self, stack: tuple[int, ...]) -> tuple[int, str] | None:
+        cost = self._best(stack)
+        if cost is None:
+            return None
+        parts: list[str] = []
+        current: tuple[int, ...] | None = stack
+        while current is not None:
+            _cost, item, following = self._memo[current]
+            if item is None:
+                return None
+            parts += [self._shortest_terminal[t] for t in item.tail]
+            current = following
+        return cost, "".join(parts)
+
+    def _best(self, root: tuple[int, ...]) -> int | None:
+        """Memoised minimum over kernel items, evaluated with an explicit stack (programs nest
+        deeper than Python's recursion limit)."""
+        if len(self._memo) > _MEMO_LIMIT:
+            self._memo.clear()
+        pending: list[tuple[int, ...]] = [root]
+        visiting: set[tuple[int, ...]] = set()
+        while pending:
+            stack = pending[-1]
+            if stack in self._memo:
+                pending.pop()
+                continue
+            missing = [s for s in self._successors(stack) if s is not None and s[1] not in self._memo]
+            missing = [s for s in missing if s[1] not in visiting]
+            if missing and stack not in visiting:
+                visiting.add(stack)
+                pending.extend(s[1] for s in missing)
+                continue
+            pending.pop()
+            visiting.discard(stack)
+            best: tuple[int, _Item | None, tuple[int, ...] | None] = (_INF, None, None)
+            for successor in self._successors(stack):
+                if successor is None:
+                    continue
+                item, following = successor
+                if item.accept:
+                    candidate = (0, item, None)
+                else:
+                    known = self._memo.get(following)
+                    if known is None or known[1] is None:
+                        continue
+                    candidate = (item.tail_cost + known[0], item, following)
+                if candidate[0] < best[0]:
+                    best = candidate
+            self._memo[stack] = best
+        cost = self._memo[root][0]
+        return None if cost >= _INF else cost
+
+    def _successors(self, stack: tuple[int, ...]) -> list[tuple[_Item, tuple[int, ...]] | None]:
+        """For each kernel item of the top state: the item and the stack after reducing it."""
+        found: list[tuple[_Item, tuple[int, ...]] | None] = []
+        for item in self._kernels[stack[-1]]:
+            if item.accept:
+                found.append((item, stack))
+                continue
+            if len(stack) <= item.dot:
+                found.append(None)
+                continue
+            below = stack[: len(stack) - item.dot]
+            goto = self._states[below[-1]].get(item.origin)
+            found.append(None if goto is None else (item, below + (goto[1],)))
+        return found
+
+    def _kernel_items(self, conf: Any) -> dict[int, list[_Item]]:
+        """Kernel items of each of Lark's (int) states: rebuild the LR(0) automaton with Lark's
+        analyzer and match it to Lark's table by following the same transitions from the start
+        (its int numbering follows set order, which differs between runs)."""
+        analyzer = LALR_Analyzer(conf, debug=True)
+        analyzer.compute_lr0_states()
+        start_set = analyzer.lr0_start_states[self._start]
+        mapping: dict[int, Any] = {self._start_state: start_set}
+        queue = deque([self._start_state])
+        while queue:
+            state = queue.popleft()
+            itemset = mapping[state]
+            by_name = {sym.name: target for sym, target in itemset.transitions.items()}
+            for symbol, (kind, target) in self._states[state].items():
+                if kind is Shift and target not in mapping and symbol in by_name:
+                    mapping[target] = by_name[symbol]
+                    queue.append(target)
+        kernels: dict[int, list[_Item]] = {}
+        for state in self._states:
+            if state not in mapping:
+                kernels[state] = []
+                continue
+            items = []
+            for pointer in mapping[state].kernel:
+                rule, dot = pointer.rule, pointer.index
+                origin = rule.origin.name
+                if origin.startswith("$root_"):
+                    if dot == len(rule.expansion):
+                        items.append(_Item(origin, dot, 0, (), accept=True))
+                    continue  # the start state: handled by its closure items below
+                tail = [s.name for s in rule.expansion[dot:]]
+                cost, terminals = self._tail_yield(tail)
+                items.append(_Item(origin, dot, cost, terminals))
+            if state == self._start_state:
+                cost, terminals = self._tail_yield([self._start])
+                items.append(_Item(self._start, 0, cost, terminals))
+            kernels[state] = items
+        return kernels
+
+    def _tail_yield(self, symbols: list[str]) -> tuple[int, tuple[str, ...]]:
+        cost, terminals = 0, []
+        for symbol in symbols:
+            c, ts = self._yields[symbol]
+            cost += c
+            terminals += ts
+        return cost, tuple(terminals)
+
+    def _parses(self, text: str) -> bool:
+        try:
+            self._parser.parse(text)
+        except LarkError:
+            return False
+        return True
+
+
+_INF = 1 << 60
+
+
+def _shortest_yields(rules: list[Any], terminal_text: dict[str, str]) -> dict[str, tuple[int, tuple[str, ...]]]:
+    """Shortest terminal sequence (by characters) each symbol derives: a fixed point."""
+    best: dict[str, tuple[int, tuple[str, ...]]] = {t: (len(s), (t,)) for t, s in terminal_text.items()}
+    changed = True
+    while changed:
+        changed = False
+        for rule in rules:
+            total, sequence = 0, []
+            for symbol in rule.expansion:
+                known = best.get(symbol.name)
+                if known is None:
+                    break
+                total += known[0]
+                sequence += known[1]
+            else:
+                name = rule.origin.name
+                if name not in best or total < best[name][0]:
+                    best[name] = (total, tuple(sequence))
+                    changed = True
+    return best
+
+
+def _pattern_regex(pattern: Any) -> str:
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return re.escape(pattern.value)
+    return str(pattern.to_regexp())
+
+
+# -- a small NFA over Python's regex syntax tree ---------------------------------------------
+# Lark's optional `interegular` would do this, but `dsl` depends on lark alone (stdlib + lark).
+import re._constants as _sre  # noqa: E402  (stdlib; the public `sre_constants` alias warns)
+import re._parser as _sre_parse  # noqa: E402
+
+# Characters tried, in order, when a character class must be satisfied: the shortest string
+# prefers lowercase letters and digits (likely single tokens), then everything printable.
+_PREFERRED = "abcdefghijklmnopqrstuvwxyz0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(
+    chr(c) for c in range(32, 127) if not chr(c).isalnum() and chr(c) != "_"
+) + "".join(chr(c) for c in range(0xA0, 0x250))
+
+
+class _Regex:
+    """A Thompson NFA for one terminal: which states each character reaches, and the shortest
+    string that takes a given prefix to an accepting state."""
+
+    def __init__(self, regex: str) -> None:
+        try:
+            parsed = _sre_parse.parse(regex)
+        except re.error as e:
+            raise GrammarError(f"terminal regex /{regex}/ does not compile: {e}") from e
+        self._edges: list[list[tuple[Callable[[str], bool] | None, int]]] = []
+        ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+        self._start = self._new()
+        self._accept = self._build(list(parsed), self._start, ignore_case)
+        self._closure_cache: dict[frozenset[int], frozenset[int]] = {}
+
+    def shortest_extension(self, prefix: str) -> str | None:
+        """Shortest ``s`` with ``prefix + s`` fully matched, or None."""
+        states = self._closure(frozenset([self._start]))
+        for char in prefix:
+            states = self._step(states, char)
+            if not states:
+                return None
+        seen = {states}
+        queue: deque[tuple[frozenset[int], str]] = deque([(states, "")])
+        while queue:
+            states, text = queue.popleft()
+            if self._accept in states:
+                return text
+            for char in self._next_chars(states):
+                following = self._step(states, char)
+                if following and following not in seen:
+                    seen.add(following)
+                    queue.append((following, text + char))
+        return None
+
+    # -- construction -------------------------------------------------------------------
+    def _new(self) -> int:
+        self._edges.append([])
+        return len(self._edges) - 1
+
+    def _build(self, items: list[tuple[Any, Any]], start: int, ignore_case: bool) -> int:
+        current = start
+        for op, arg in items:
+            current = self._build_one(op, arg, current, ignore_case)
+        return current
+
+    def _build_one(self, op: Any, arg: Any, start: int, ignore_case: bool) -> int:
+        if op in (_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN, _sre.CATEGORY):
+            end = self._new()
+            self._edges[start].append((_char_test(op, arg, ignore_case), end))
+            return end
+        if op is _sre.SUBPATTERN:
+            _group, add_flags, del_flags, body = arg
+            case = (ignore_case or bool(add_flags & re.IGNORECASE)) and not del_flags & re.IGNORECASE
+            return self._build(list(body), start, case)
+        if op is _sre.ATOMIC_GROUP:
+            return self._build(list(arg), start, ignore_case)
+        if op is _sre.BRANCH:
+            end = self._new()
+            for body in arg[1]:
+                branch = self._new()
+                self._edges[start].append((None, branch))
+                self._edges[self._build(list(body), branch, ignore_case)].append((None, end))
+            return end
+        if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
+            low, high, body = arg
+            current = start
+            for _ in range(low):
+                current = self._build(list(body), current, ignore_case)
+            if high is _sre.MAXREPEAT:
+                loop = self._new()
+                self._edges[current].append((None, loop))
+                self._edges[self._build(list(body), loop, ignore_case)].append((None, loop))
+                return loop
+            end = self._new()
+            self._edges[current].append((None, end))
+            for _ in range(min(high, 1000) - low):
+                current = self._build(list(body), current, ignore_case)
+                self._edges[current].append((None, end))
+            return end
+        if op is _sre.AT:  # anchors: a terminal always matches a whole token
+            return start
+        raise GrammarError(f"regex construct {op} is not supported for completions")
+
+    # -- simulation ---------------------------------------------------------------------
+    def _closure(self, states: frozenset[int]) -> frozenset[int]:
+        cached = self._closure_cache.get(states)
+        if cached is not None:
+            return cached
+        found = set(states)
+        todo = list(states)
+        while todo:
+            for test, target in self._edges[todo.pop()]:
+                if test is None and target not in found:
+                    found.add(target)
+                    todo.append(target)
+        result = frozenset(found)
+        self._closure_cache[states] = result
+        return result
+
+    def _step(self, states: frozenset[int], char: str) -> frozenset[int]:
+        moved = frozenset(t for s in states for test, t in self._edges[s] if test is not None and test(char))
+        return self._closure(moved) if moved else moved
+
+    def _next_chars(self, states: frozenset[int]) -> list[str]:
+        chars: list[str] = []
+        for state in sorted(states):
+            for test, _target in self._edges[state]:
+                if test is None:
+                    continue
+                char = next((c for c in _PREFERRED if test(c)), None)
+                if char is not None and char not in chars:
+                    chars.append(char)
+        return chars
+
+
+def _char_test(op: Any, arg: Any, ignore_case: bool) -> Callable[[str], bool]:
+    def fold(test: Callable[[str], bool]) -> Callable[[str], bool]:
+        if not ignore_case:
+            return test
+        return lambda c: test(c) or test(c.lower()) or test(c.upper())
+
+    if op is _sre.LITERAL:
+        return fold(lambda c, code=arg: ord(c) == code)
+    if op is _sre.NOT_LITERAL:
+        return fold(lambda c, code=arg: ord(c) != code and c != "\n")
+    if op is _sre.ANY:
+        return lambda c: c != "\n"
+    if op is _sre.CATEGORY:
+        return _category(arg)
+    tests: list[Callable[[str], bool]] = []
+    negate = False
+    for kind, value in arg:
+        if kind is _sre.NEGATE:
+            negate = True
+        elif kind is _sre.LITERAL:
+            tests.append(lambda c, code=value: ord(c) == code)
+        elif kind is _sre.RANGE:
+            tests.append(lambda c, lo=value[0], hi=value[1]: lo <= ord(c) <= hi)
+        elif kind is _sre.CATEGORY:
+            tests.append(_category(value))
+        else:
+            raise GrammarError(f"regex class item {kind} is not supported for completions")
+    member = fold(lambda c: any(t(c) for t in tests))
+    return (lambda c: not member(c)) if negate else member
+
+
+def _category(category: Any) -> Callable[[str], bool]:
+    table: dict[Any, Callable[[str], bool]] = {
+        _sre.CATEGORY_DIGIT: lambda c: c.isdigit(),
+        _sre.CATEGORY_NOT_DIGIT: lambda c: not c.isdigit(),
+        _sre.CATEGORY_SPACE: lambda c: c.isspace(),
+        _sre.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
+        _sre.CATEGORY_WORD: lambda c: c.isalnum() or c == "_",
+        _sre.CATEGORY_NOT_WORD: lambda c: not (c.isalnum() or c == "_"),
+    }
+    if category not in table:
+        raise GrammarError(f"regex category {category} is not supported for completions")
+    return table[category]
+
+
+__all__ = ["Completer"]
