@@ -43,6 +43,7 @@ from dsl.errors import GrammarError
 # lexer can split "countr" (of countryid) into "count" + "r"; 4 covers splits like a_b_c_d.
 _PARTIAL_LOOKBACK = 4
 _MEMO_LIMIT = 200_000  # memoised stacks before the cache is cleared (memory bound)
+_Stack = tuple[Any, ...]  # LALR parser states, bottom first
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,9 @@ class Completer:
         self._parser = parser
         frontend = parser.parser
         table = frontend.parser._parse_table
-        self._states: dict[int, dict[str, tuple[Any, Any]]] = table.states
+        self._states: dict[Any, dict[str, tuple[Any, Any]]] = table.states
         (self._start,) = frontend.parser_conf.start
-        self._start_state: int = table.start_states[self._start]
+        self._start_state: Any = table.start_states[self._start]
         self._regexes = {t.name: _Regex(_pattern_regex(t.pattern)) for t in parser.terminals}
         self._shortest_terminal = {}
         for name, regex in self._regexes.items():
@@ -91,7 +92,7 @@ class Completer:
             self._shortest_terminal[name] = shortest
         self._yields = _shortest_yields(frontend.parser_conf.rules, self._shortest_terminal)
         self._kernels = self._kernel_items(frontend.parser_conf)
-        self._memo: dict[tuple[int, ...], tuple[int, _Item | None, tuple[int, ...] | None]] = {}
+        self._memo: dict[tuple[Any, ...], tuple[int, _Item | None, tuple[Any, ...] | None]] = {}
 
     @classmethod
     def from_grammar(cls, text: str) -> Completer:
@@ -102,7 +103,9 @@ class Completer:
             GrammarError: when Lark cannot build an LALR parser for it.
         """
         try:
-            parser = lark.Lark(text, parser="lalr", lexer="contextual", start="start")
+            # debug=True keeps LR(0) item sets as parser states (no renumbering), so kernel
+            # items come straight from the stack; Lark only logs (never prints) in this mode.
+            parser = lark.Lark(text, parser="lalr", lexer="contextual", start="start", debug=True)
         except LarkError as e:
             raise GrammarError(f"the decoding grammar has no LALR parser for completions: {e}") from e
         return cls(parser)
@@ -164,12 +167,12 @@ class Completer:
                 order += 1
                 yield len(extension) + rest[0], order, extension + rest[1]
 
-    def _lex(self, prefix: str) -> tuple[tuple[int, ...], int | None, list[tuple[int, tuple[int, ...]]]] | None:
+    def _lex(self, prefix: str) -> tuple[_Stack, int | None, list[tuple[int, _Stack]]] | None:
         """Feed every complete token; return the stack, where lexing failed (or None), and the
         (start offset, stack before it) of the last few tokens and of the failure point."""
         interactive = self._parser.parse_interactive(prefix)
         state = interactive.parser_state
-        starts: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=_PARTIAL_LOOKBACK + 1)
+        starts: deque[tuple[int, _Stack]] = deque(maxlen=_PARTIAL_LOOKBACK + 1)
         try:
             for token in interactive.iter_parse():
                 starts.append((token.start_pos, tuple(state.state_stack)))
@@ -184,10 +187,10 @@ class Completer:
             return None
         return tuple(state.state_stack), None, list(starts)
 
-    def _terminals_at(self, state: int) -> list[str]:
+    def _terminals_at(self, state: Any) -> list[str]:
         return [name for name in self._states[state] if name in self._regexes]
 
-    def _feed(self, stack: tuple[int, ...], terminal: str) -> tuple[int, ...] | None:
+    def _feed(self, stack: _Stack, terminal: str) -> _Stack | None:
         """The stack after shifting ``terminal`` (with the reductions before it), or None."""
         current = list(stack)
         while True:
@@ -207,12 +210,12 @@ class Completer:
             current.append(goto[1])
 
     # -- shortest completion of a stack -------------------------------------------------
-    def _stack_completion(self, stack: tuple[int, ...]) -> tuple[int, str] | None:
+    def _stack_completion(self, stack: _Stack) -> tuple[int, str] | None:
         cost = self._best(stack)
         if cost is None:
             return None
         parts: list[str] = []
-        current: tuple[int, ...] | None = stack
+        current: _Stack | None = stack
         while current is not None:
             _cost, item, following = self._memo[current]
             if item is None:
@@ -221,47 +224,55 @@ class Completer:
             current = following
         return cost, "".join(parts)
 
-    def _best(self, root: tuple[int, ...]) -> int | None:
-        """Memoised minimum over kernel items, evaluated with an explicit stack (programs nest
-        deeper than Python's recursion limit)."""
+    def _best(self, root: _Stack) -> int | None:
+        """Shortest completion cost of ``root``, memoised. The stacks reachable by reductions
+        form a finite graph with cycles (left recursion: ``sum -> sum • op product`` leads back
+        to the same stack), so costs are relaxed to a fixed point (Bellman-Ford) over the new
+        part of the graph; memoised stacks are exact already. No recursion: programs nest deeper
+        than Python's recursion limit."""
+        if root in self._memo:
+            return self._finite(root)
         if len(self._memo) > _MEMO_LIMIT:
             self._memo.clear()
-        pending: list[tuple[int, ...]] = [root]
-        visiting: set[tuple[int, ...]] = set()
-        while pending:
-            stack = pending[-1]
-            if stack in self._memo:
-                pending.pop()
+        order: list[_Stack] = []
+        edges: dict[_Stack, list[tuple[_Item, _Stack]]] = {}
+        queue = deque([root])
+        while queue:  # collect the new part of the graph
+            stack = queue.popleft()
+            if stack in edges or stack in self._memo:
                 continue
-            missing = [s for s in self._successors(stack) if s is not None and s[1] not in self._memo]
-            missing = [s for s in missing if s[1] not in visiting]
-            if missing and stack not in visiting:
-                visiting.add(stack)
-                pending.extend(s[1] for s in missing)
-                continue
-            pending.pop()
-            visiting.discard(stack)
-            best: tuple[int, _Item | None, tuple[int, ...] | None] = (_INF, None, None)
-            for successor in self._successors(stack):
-                if successor is None:
-                    continue
-                item, following = successor
-                if item.accept:
-                    candidate = (0, item, None)
-                else:
-                    known = self._memo.get(following)
-                    if known is None or known[1] is None:
-                        continue
-                    candidate = (item.tail_cost + known[0], item, following)
-                if candidate[0] < best[0]:
-                    best = candidate
-            self._memo[stack] = best
-        cost = self._memo[root][0]
+            order.append(stack)
+            edges[stack] = [s for s in self._successors(stack) if s is not None]
+            queue.extend(following for item, following in edges[stack] if not item.accept)
+        best: dict[_Stack, tuple[int, _Item | None, _Stack | None]] = {s: (_INF, None, None) for s in order}
+        changed = True
+        while changed:  # successors are no longer than their stack: reverse order converges fast
+            changed = False
+            for stack in reversed(order):
+                current = best[stack]
+                for item, following in edges[stack]:
+                    if item.accept:
+                        candidate: tuple[int, _Item | None, _Stack | None] = (0, item, None)
+                    else:
+                        known = best.get(following) or self._memo[following]
+                        if known[0] >= _INF:
+                            continue
+                        candidate = (item.tail_cost + known[0], item, following)
+                    if candidate[0] < current[0]:
+                        current = candidate
+                if current[0] < best[stack][0]:
+                    best[stack] = current
+                    changed = True
+        self._memo.update(best)
+        return self._finite(root)
+
+    def _finite(self, stack: _Stack) -> int | None:
+        cost = self._memo[stack][0]
         return None if cost >= _INF else cost
 
-    def _successors(self, stack: tuple[int, ...]) -> list[tuple[_Item, tuple[int, ...]] | None]:
+    def _successors(self, stack: _Stack) -> list[tuple[_Item, _Stack] | None]:
         """For each kernel item of the top state: the item and the stack after reducing it."""
-        found: list[tuple[_Item, tuple[int, ...]] | None] = []
+        found: list[tuple[_Item, _Stack] | None] = []
         for item in self._kernels[stack[-1]]:
             if item.accept:
                 found.append((item, stack))
@@ -274,30 +285,33 @@ class Completer:
             found.append(None if goto is None else (item, below + (goto[1],)))
         return found
 
-    def _kernel_items(self, conf: Any) -> dict[int, list[_Item]]:
-        """Kernel items of each of Lark's (int) states: rebuild the LR(0) automaton with Lark's
-        analyzer and match it to Lark's table by following the same transitions from the start
-        (its int numbering follows set order, which differs between runs)."""
-        analyzer = LALR_Analyzer(conf, debug=True)
-        analyzer.compute_lr0_states()
-        start_set = analyzer.lr0_start_states[self._start]
-        mapping: dict[int, Any] = {self._start_state: start_set}
-        queue = deque([self._start_state])
-        while queue:
-            state = queue.popleft()
-            itemset = mapping[state]
-            by_name = {sym.name: target for sym, target in itemset.transitions.items()}
-            for symbol, (kind, target) in self._states[state].items():
-                if kind is Shift and target not in mapping and symbol in by_name:
-                    mapping[target] = by_name[symbol]
-                    queue.append(target)
-        kernels: dict[int, list[_Item]] = {}
+    def _kernel_items(self, conf: Any) -> dict[Any, list[_Item]]:
+        """Kernel items of each parser state. A ``debug=True`` parser's states are the item sets
+        themselves; an ordinary one numbers them, so the LR(0) automaton is rebuilt with Lark's
+        analyzer and matched to the table by following the same transitions from the start
+        (the numbering follows set order, which differs between runs)."""
+        if all(isinstance(state, int) for state in self._states):
+            analyzer = LALR_Analyzer(conf, debug=True)
+            analyzer.compute_lr0_states()
+            start_set = analyzer.lr0_start_states[self._start]
+            sets: dict[Any, Any] = {self._start_state: start_set.kernel}
+            queue = deque([(self._start_state, start_set)])
+            while queue:
+                state, itemset = queue.popleft()
+                by_name = {sym.name: target for sym, target in itemset.transitions.items()}
+                for symbol, (kind, target) in self._states[state].items():
+                    if kind is Shift and target not in sets and symbol in by_name:
+                        sets[target] = by_name[symbol].kernel
+                        queue.append((target, by_name[symbol]))
+        else:
+            sets = {state: [p for p in state if p.index > 0 or p.rule.origin.name.startswith("$root_")] for state in self._states}
+        kernels: dict[Any, list[_Item]] = {}
         for state in self._states:
-            if state not in mapping:
+            if state not in sets:
                 kernels[state] = []
                 continue
             items = []
-            for pointer in mapping[state].kernel:
+            for pointer in sets[state]:
                 rule, dot = pointer.rule, pointer.index
                 origin = rule.origin.name
                 if origin.startswith("$root_"):

@@ -149,3 +149,26 @@ def test_regex_shortest_extension_matches_brute_force(regex: str, prefix: str) -
 def test_regex_with_unsupported_constructs_is_a_grammar_error() -> None:
     with pytest.raises(GrammarError, match="not supported"):
         _Regex(r"(a)\1")
+
+
+def test_a_parser_with_numbered_states_gives_the_same_completions(toy: Completer) -> None:
+    import lark
+
+    numbered = Completer(lark.Lark(TOY, parser="lalr", lexer="contextual"))
+    for prefix in ["", "f(", "f(h(g(", "f(h(1, g", " f(x", "f(10"]:
+        assert numbered.complete(prefix) == toy.complete(prefix), prefix
+
+
+@pytest.mark.skipif("workflow" not in dsl.available(), reason="the workflow DSL is not in grammars/")
+def test_every_prefix_of_workflow_programs_completes_under_the_catalog_lock() -> None:
+    language = dsl.load("workflow")
+    locked = Completer.from_grammar(language.support.locked_decoding_grammar())
+    rows = [r for r in language.examples() if "tenant" not in r]
+    if len(rows) < 8:
+        pytest.skip("grammars/workflow/data holds no programs yet")
+    for row in random.Random(5).sample(rows, 8):
+        code = language.format(row["code"])
+        for cut in range(0, len(code) + 1, 3):
+            found = locked.complete(code[:cut])
+            assert found is not None and locked.is_complete(code[:cut] + found), (code[:cut], found)
+            assert language.is_valid_syntax(code[:cut] + found)
