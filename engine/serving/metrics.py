@@ -161,9 +161,11 @@ class ServeMetrics:
                          lambda: float(current_rss_bytes()))
         self.peak_rss = Gauge("dslforge_peak_resident_memory_bytes", "Highest resident memory so far.",
                               lambda: float(peak_rss_bytes()))
+        self.tasks = Gauge("dslforge_event_loop_tasks", "asyncio tasks alive (a leak shows as growth at idle).",
+                           _task_count)
         self._all: list[Counter | Gauge | Histogram] = [
             self.requests, self.latency, self.outcomes, self.tokens, self.queue_wait, self.batch_size,
-            self.batch_seconds, self.slots, self.queued, self.draining, self.rss, self.peak_rss,
+            self.batch_seconds, self.slots, self.queued, self.draining, self.tasks, self.rss, self.peak_rss,
         ]
 
     def observe_batch(self, size: int, seconds: float) -> None:
@@ -175,6 +177,15 @@ class ServeMetrics:
         for metric in self._all:
             lines += metric.render()
         return "\n".join(lines) + "\n"
+
+
+def _task_count() -> float:
+    import asyncio
+
+    try:
+        return float(len(asyncio.all_tasks()))
+    except RuntimeError:  # no running loop (rendered outside the server)
+        return 0.0
 
 
 def parse_prometheus(text: str) -> dict[str, float]:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,6 +108,29 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self._reader.join(10)  # the reader ends at EOF; then the pipe can be closed
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def api_key() -> str:
+    return API_KEY
+
+
+@pytest.fixture
+def start_server(tiny_model_dir: Path) -> Iterator[Any]:
+    """Start extra servers inside a test (``start_server(*cli_args)``); all are killed after it."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str, api_key_file: Path | None = None) -> ServerProcess:
+        proc = ServerProcess(tiny_model_dir, *args, api_key_file=api_key_file)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()
 
 
 @pytest.fixture(scope="module")
