@@ -133,16 +133,17 @@ def start_server(tiny_model_dir: Path) -> Iterator[Any]:
         proc.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("keys") / "keys.txt"
     path.write_text(f"# keys of the test server\n{API_KEY}\n", encoding="utf-8")
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tiny_model_dir: Path, api_key_file: Path) -> Iterator[ServerProcess]:
-    """One server for a test module: API key required, small queue, short body timeout."""
+    """One server for the session: API key required, small queue, short body timeout. Tests
+    that use it leave it idle and read metrics as differences."""
     proc = ServerProcess(tiny_model_dir, "--max-batch", "4", "--queue-size", "4", "--body-timeout", "1",
                          "--max-new-tokens-limit", "64", "--default-max-new-tokens", "32",
                          "--max-body-bytes", "100000", api_key_file=api_key_file)
