@@ -66,6 +66,27 @@ def tiny_model(arch: str, vocab: int, eos: int, *, hidden: int = 32, layers: int
 
 
 @pytest.fixture(scope="session")
+def make_model():
+    """The cached tiny-model factory (see :func:`tiny_model`)."""
+    return tiny_model
+
+
+@pytest.fixture(scope="session")
+def engine_for(tokenizers):
+    """A cached Engine per (tokenizer name, model configuration, DSL): engines keep compiled
+    grammars, so property tests reuse them across examples."""
+    from engine import Engine
+
+    @functools.lru_cache(maxsize=None)
+    def make(tokenizer: str, dsl_name: str, arch: str = "llama", hidden: int = 32, layers: int = 1, seed: int = 0):
+        tok = tokenizers[tokenizer]
+        model = tiny_model(arch, len(tok), tok.eos_token_id, hidden=hidden, layers=layers, seed=seed)
+        return Engine(model, tok, dsl_name)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def geoquery():
     import dsl
 
