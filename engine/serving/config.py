@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.serving.errors import ServeConfigError
 
@@ -74,9 +75,10 @@ def read_api_keys(path: str) -> tuple[str, ...]:
         ServeConfigError: when the file cannot be read or holds no key.
     """
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
-    except OSError as e:
-        raise ServeConfigError(f"--api-key-file {path!r} cannot be read: {e.strerror}") from e
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise ServeConfigError(f"--api-key-file {path!r} cannot be read: {reason}") from e
     keys = tuple(line.strip() for line in lines if line.strip() and not line.strip().startswith("#"))
     if not keys:
         raise ServeConfigError(f"--api-key-file {path!r} holds no key; write one key per line")
