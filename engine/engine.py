@@ -314,7 +314,7 @@ class Engine:
         return _Run(
             prompts=prompts, prompt_ids=prompt_ids, states=states, temperature=float(temperature),
             seeds=[seed + i for i in range(len(texts))], adapter=chosen, grammar_s=compile_s,
-            started=started, stats=None,
+            started=started, stats=None, extra_catalog=extra_catalog,
         )
 
     def _fast_steps(self, run: _Run) -> Iterator[None]:
@@ -366,12 +366,18 @@ class Engine:
                     f"grammar disagree): {code!r}\n{e}"
                 ) from e
             results.append(Generation(
-                code=code, tree=tree, diagnostics=tuple(self.dsl.validate(code)),
+                code=code, tree=tree, diagnostics=tuple(self._diagnostics(tree, code, run.extra_catalog)),
                 finish_reason=state.finish_reason or "stop", n_tokens=len(state.tokens),
                 n_forced=state.n_budget_forced, n_fast_forward=state.n_fast_forward,
                 prompt_tokens=len(run.prompt_ids[len(results)]), adapter=run.adapter, timings=timings,
             ))
         return results
+
+    def _diagnostics(self, tree: lark.Tree, code: str, extra_catalog: Any) -> list[Diagnostic]:
+        """The DSL's checks; a request's extra catalog counts as part of the catalog."""
+        if extra_catalog is None:
+            return self.dsl.validate(code)
+        return list(self.dsl.support.validate(tree, code, extra_catalog=extra_catalog))  # type: ignore[call-arg]
 
     def _grammar(self, extra_catalog: Any) -> tuple[CompiledGrammar, float]:
         from engine.constraint import compile_grammar
@@ -461,6 +467,7 @@ class _Run:
     grammar_s: float
     started: float
     stats: Any
+    extra_catalog: Any
 
 
 def _complete_utf8(data: bytes) -> bytes:

@@ -96,6 +96,7 @@ def load_engine(
     source: str | Path = assets.default_model_dir() if model is None else model
     torch_device = _device(device)
     torch_dtype = _dtype(dtype, torch_device)
+    _check_model_folder(source, allow_pickle=allow_pickle)
     tokenizer = _load_tokenizer(source, allow_pickle=allow_pickle)
     base = _load_model(source, device=torch_device, dtype=torch_dtype, allow_pickle=allow_pickle)
 
@@ -161,9 +162,7 @@ def _load_tokenizer(source: str | Path, *, allow_pickle: bool) -> Any:
     return tokenizer
 
 
-def _load_model(source: str | Path, *, device: Any, dtype: Any, allow_pickle: bool) -> Any:
-    from transformers import AutoModelForCausalLM
-
+def _check_model_folder(source: str | Path, *, allow_pickle: bool) -> None:
     folder = Path(source)
     if folder.is_dir():
         if not (folder / "config.json").is_file():
@@ -171,6 +170,12 @@ def _load_model(source: str | Path, *, device: Any, dtype: Any, allow_pickle: bo
         _check_weights(folder, allow_pickle=allow_pickle, what="model folder")
     elif folder.exists():
         raise EngineError(f"model {str(source)!r} is a file; pass the folder that holds config.json")
+
+
+def _load_model(source: str | Path, *, device: Any, dtype: Any, allow_pickle: bool) -> Any:
+    from transformers import AutoModelForCausalLM
+
+    folder = Path(source)
     try:
         model = AutoModelForCausalLM.from_pretrained(
             str(source), dtype=dtype, trust_remote_code=False,
@@ -182,7 +187,20 @@ def _load_model(source: str | Path, *, device: Any, dtype: Any, allow_pickle: bo
     return model.to(device).eval()
 
 
+# peft 0.21 calls a transformers 5 alias that warns (FutureWarning); we cannot fix it there.
+PEFT_WARNINGS = [("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)]
+
+
 def _attach_adapters(base: Any, adapters: Mapping[str, str | Path], *, allow_pickle: bool) -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        for action, message, category in PEFT_WARNINGS:
+            warnings.filterwarnings(action, message=message, category=category)
+        return _attach(base, adapters, allow_pickle=allow_pickle)
+
+
+def _attach(base: Any, adapters: Mapping[str, str | Path], *, allow_pickle: bool) -> Any:
     from peft import PeftModel
 
     model = None
