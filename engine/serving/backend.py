@@ -58,9 +58,8 @@ class Backend(Protocol):
         """Named LoRA adapters a request may pick."""
         ...
 
-    @property
-    def tenants(self) -> list[str]:
-        """Tenants a request may name."""
+    def tenants_for(self, dsl: str) -> list[str]:
+        """Tenants a request for ``dsl`` may name (a tenant adapter, or a tenant catalog of the DSL)."""
         ...
 
     def min_new_tokens(self, dsl: str) -> int:

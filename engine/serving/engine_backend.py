@@ -1,8 +1,13 @@
 """`EngineBackend`: serves one model (and its adapters) through :class:`engine.Engine`, one
 Engine per DSL over the same weights.
 
+A tenant is known for a DSL when an adapter has its name (the engine then uses that adapter) or
+the DSL ships a tenant catalog of that name (``grammars/workflow/tenants/<name>/``): its requests
+then decode under the catalog-locked grammar widened by that catalog only (``extra_catalog``),
+so one tenant's connectors never appear in another's programs.
+
 A batch becomes one ``Engine.generate_batch`` call. That call takes one budget, temperature,
-adapter and seed for all rows, so those are part of the batch key. Sampled requests
+adapter, tenant and seed for all rows, so those are part of the batch key. Sampled requests
 (temperature > 0) are decoded alone: ``generate_batch`` seeds row ``i`` with ``seed + i``, so a
 batched sampled request would depend on its position in the batch; alone it is reproducible.
 """
@@ -32,16 +37,14 @@ _WARM_UP_TEXT = "warm up"
 class EngineBackend:
     """One model in memory, several DSLs and adapters, decoded in batches."""
 
-    def __init__(self, engines: Mapping[str, Engine], *, model_name: str, tenants: Sequence[str] | None = None) -> None:
+    def __init__(self, engines: Mapping[str, Engine], *, model_name: str) -> None:
         if not engines:
             raise ValueError("EngineBackend needs at least one engine")
         self._engines = dict(engines)
         first = next(iter(self._engines.values()))
         self.model_name = model_name
         self._adapters = list(first.adapters)
-        # The engine maps a tenant to the adapter of the same name, so the known tenants are
-        # the loaded adapters unless the caller says otherwise.
-        self._tenants = list(tenants) if tenants is not None else list(first.adapters)
+        self._catalog_tenants = {name: _catalog_tenants(eng.dsl) for name, eng in self._engines.items()}
         self._min_tokens: dict[str, int] = {}
         self._unique = count()
 
@@ -96,9 +99,8 @@ class EngineBackend:
     def adapters(self) -> list[str]:
         return list(self._adapters)
 
-    @property
-    def tenants(self) -> list[str]:
-        return list(self._tenants)
+    def tenants_for(self, dsl: str) -> list[str]:
+        return sorted(set(self._adapters) | set(self._catalog_tenants.get(dsl, ())))
 
     def min_new_tokens(self, dsl: str) -> int:
         if dsl not in self._min_tokens:
@@ -134,20 +136,29 @@ class EngineBackend:
 
     # -- helpers --------------------------------------------------------------------------
     def warm_up(self) -> float:
-        """Compile every DSL's grammar and run one request each (the first call of a process
-        is slow); returns the seconds it took."""
+        """Compile every DSL's grammar (and each tenant catalog's) and run one request per DSL
+        (the first call of a process is slow); returns the seconds it took."""
         started = time.perf_counter()
-        for name in self._engines:
+        for name, eng in self._engines.items():
             budget = self.min_new_tokens(name)
             self._decode([GenerateParams(text=_WARM_UP_TEXT, dsl=name, max_new_tokens=budget)])
+            for tenant in self._catalog_tenants[name]:
+                eng.min_new_tokens(extra_catalog=tenant)  # compiles and caches the tenant's grammar
         return time.perf_counter() - started
 
     def _decode(self, rows: Sequence[GenerateParams]) -> list[Generation]:
         p = rows[0]
+        catalog = p.tenant if p.tenant in self._catalog_tenants[p.dsl] else None
         return self._engines[p.dsl].generate_batch(
             [r.text for r in rows], max_new_tokens=p.max_new_tokens, temperature=p.temperature,
-            seed=p.seed or 0, adapter=p.adapter, tenant=p.tenant,
+            seed=p.seed or 0, adapter=p.adapter, tenant=p.tenant, extra_catalog=catalog,
         )
+
+
+def _catalog_tenants(language: DSL) -> list[str]:
+    """The tenant catalogs a DSL ships (languages with a ``tenants()`` hook, e.g. workflow)."""
+    hook = getattr(language.support, "tenants", None)
+    return list(hook()) if callable(hook) else []
 
 
 def _with_default(engine: Engine, default: str | None) -> Engine:

@@ -67,9 +67,9 @@ class GenerationService:
             raise HTTPError(422, "unknown_adapter",
                             f"adapter {adapter!r} is not loaded; loaded: {self.backend.adapters} "
                             "(or 'none' for the base model)", param="adapter")
-        if tenant is not None and tenant not in self.backend.tenants:
-            raise HTTPError(422, "unknown_tenant",
-                            f"tenant {tenant!r} is not known here; known: {self.backend.tenants}", param="tenant")
+        if tenant is not None and tenant not in self.backend.tenants_for(name):
+            raise HTTPError(422, "unknown_tenant", f"tenant {tenant!r} is not known for dsl {name!r}; known: "
+                            f"{self.backend.tenants_for(name)}", param="tenant")
         budget = max_new_tokens if max_new_tokens is not None else self.config.default_max_new_tokens
         least = self.backend.min_new_tokens(name)
         if budget < least:

@@ -142,9 +142,10 @@ def api_key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(tiny_model_dir: Path, api_key_file: Path) -> Iterator[ServerProcess]:
-    """One server for the session: API key required, small queue, short body timeout. Tests
+    """One server for the session: geoquery (the default) and workflow (with tenant catalogs),
+    API key required, small queue, short body timeout. Tests
     that use it leave it idle and read metrics as differences."""
-    proc = ServerProcess(tiny_model_dir, "--max-batch", "4", "--queue-size", "4", "--body-timeout", "1",
+    proc = ServerProcess(tiny_model_dir, "--dsl", "geoquery", "--dsl", "workflow", "--max-batch", "4", "--queue-size", "4", "--body-timeout", "1",
                          "--max-new-tokens-limit", "64", "--default-max-new-tokens", "32",
                          "--max-body-bytes", "100000", api_key_file=api_key_file)
     yield proc

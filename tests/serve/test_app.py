@@ -36,7 +36,6 @@ class GatedBackend:
 
     model_name = "gated"
     adapters = ["contoso"]
-    tenants = ["contoso"]
 
     def __init__(self) -> None:
         self.gate = threading.Event()
@@ -49,6 +48,9 @@ class GatedBackend:
 
     def min_new_tokens(self, dsl: str) -> int:
         return 4
+
+    def tenants_for(self, dsl: str) -> list[str]:
+        return ["contoso"]
 
     def batch_key(self, params: GenerateParams) -> Any:
         return params.dsl
