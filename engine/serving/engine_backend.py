@@ -45,7 +45,9 @@ class EngineBackend:
         self.model_name = model_name
         self._adapters = list(first.adapters)
         self._catalog_tenants = {name: _catalog_tenants(eng.dsl) for name, eng in self._engines.items()}
-        self._min_tokens: dict[str, int] = {}
+        # Asked on the event loop for every request: computed here (it compiles the grammar
+        # and takes the engine's lock), never there.
+        self._min_tokens = {name: eng.min_new_tokens() for name, eng in self._engines.items()}
         self._unique = count()
 
     @classmethod
@@ -103,8 +105,6 @@ class EngineBackend:
         return sorted(set(self._adapters) | set(self._catalog_tenants.get(dsl, ())))
 
     def min_new_tokens(self, dsl: str) -> int:
-        if dsl not in self._min_tokens:
-            self._min_tokens[dsl] = self._engines[dsl].min_new_tokens()
         return self._min_tokens[dsl]
 
     def batch_key(self, params: GenerateParams) -> Hashable:
