@@ -239,11 +239,11 @@ def _server_message(payload: Any) -> str | None:
     if isinstance(payload, dict):
         error = payload.get("error")
         if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return error["message"]
+            return str(error["message"])
         if isinstance(error, str):
             return error
         if isinstance(payload.get("detail"), str):
-            return payload["detail"]
+            return str(payload["detail"])
     return None
 
 

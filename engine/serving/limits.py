@@ -56,9 +56,9 @@ class ApiKeyGuard:
 def _presented_key(scope: Scope) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].strip()
+            return bytes(value[7:]).strip()
         if name == b"x-api-key":
-            return value.strip()
+            return bytes(value).strip()
     return None
 
 

@@ -149,8 +149,9 @@ def chat_text(messages: list[Any], *, limit: int) -> str:
             continue
         content = message.content
         if isinstance(content, list):
-            parts = [p.get("text") for p in content if isinstance(p, dict) and p.get("type") == "text"]
-            if len(parts) != len(content) or not all(isinstance(p, str) for p in parts):
+            parts = [p["text"] for p in content
+                     if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)]
+            if len(parts) != len(content):
                 raise ValueError(f"messages[{index}].content: only text parts are accepted")
             content = "\n".join(parts)
         if not isinstance(content, str) or not content.strip():
