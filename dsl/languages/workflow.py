@@ -84,13 +84,19 @@ class Support(LanguageSupport):
             return self.catalog
         if isinstance(extra_catalog, Catalog):
             return self.catalog.merged(extra_catalog)
-        key = str(extra_catalog)
+        if isinstance(extra_catalog, str) and extra_catalog.isidentifier():
+            path = self.folder / "tenants" / extra_catalog / "catalog.toml"
+            if not path.is_file():
+                self.tenant_catalog(extra_catalog)  # raises, naming the available tenants
+        else:
+            path = Path(extra_catalog)
+        try:
+            stat = path.stat()
+        except OSError as e:
+            raise GrammarError(f"extra catalog {str(extra_catalog)!r} cannot be read: {e}") from e
+        key = f"{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}"  # an edited file is read again
         if key not in self._merged:
-            if isinstance(extra_catalog, str) and extra_catalog.isidentifier():
-                extra = self.tenant_catalog(extra_catalog)
-            else:
-                extra = load_catalog(Path(extra_catalog), base=self.catalog)
-            self._merged[key] = self.catalog.merged(extra)
+            self._merged[key] = self.catalog.merged(load_catalog(path, base=self.catalog))
         return self._merged[key]
 
     # -- validation ---------------------------------------------------------------------------

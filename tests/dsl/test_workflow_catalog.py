@@ -91,3 +91,12 @@ def test_a_tenant_may_not_redefine_a_base_connector() -> None:
     clash = parse_catalog({"teams": {"post_message": {"params": {"x": "string"}}}}, source="tenant.toml")
     with pytest.raises(GrammarError, match="connector `teams` of tenant.toml is already defined"):
         catalog.merged(clash)
+
+
+def test_an_edited_extra_catalog_file_is_read_again(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[acme]\n[acme.ping]\nparams = { host = "string" }\n')
+    assert wf.support.known_params("acme.ping", extra_catalog=path) == {"host"}
+    path.write_text('[acme]\n[acme.ping]\nparams = { host = "string", port = "integer?" }\n', encoding="utf-8")
+    assert wf.support.known_params("acme.ping", extra_catalog=path) == {"host", "port"}
+    with pytest.raises(GrammarError, match="cannot be read"):
+        wf.support.known_apis(extra_catalog=tmp_path / "missing.toml")
