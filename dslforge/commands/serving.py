@@ -26,7 +26,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port; 0 lets the system choose (printed at start).")] = 8000,
     api_key_file: Annotated[Optional[Path], typer.Option(help="A file of API keys, one per line; requests without one get 401.")] = None,
     max_batch: Annotated[int, typer.Option(help="Most requests decoded together.")] = 8,
-    max_wait_ms: Annotated[float, typer.Option(help="How long an idle model waits to fill a batch.")] = 10.0,
+    max_wait_ms: Annotated[float, typer.Option(help="The longest an idle model waits to fill a batch.")] = 100.0,
+    max_wait_fraction: Annotated[float, typer.Option(help="...and at most this share of the last batch's duration.")] = 0.05,
     queue_size: Annotated[int, typer.Option(help="Requests waiting beyond the running batch; more get 503.")] = 64,
     request_timeout: Annotated[float, typer.Option(help="Seconds from admission to answer; later gets 504.")] = 120.0,
     max_new_tokens_limit: Annotated[int, typer.Option(help="Largest max_new_tokens a request may ask for.")] = 256,
@@ -58,7 +59,8 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     named = _parse_adapters(adapter)
     config = ServeConfig(
-        host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, queue_size=queue_size,
+        host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, max_wait_fraction=max_wait_fraction,
+        queue_size=queue_size,
         request_timeout_s=request_timeout, max_text_chars=max_text_chars,
         max_new_tokens_limit=max_new_tokens_limit, default_max_new_tokens=default_max_new_tokens,
         max_body_bytes=max_body_bytes, body_timeout_s=body_timeout, drain_timeout_s=drain_timeout,

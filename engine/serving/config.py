@@ -17,8 +17,11 @@ class ServeConfig:
     port: int = 8000
     max_batch: int = 8  # higher: more throughput per decode step, more latency per request and memory
     """Most requests decoded together in one ``generate_batch`` call."""
-    max_wait_ms: float = 10.0  # higher: fuller batches at low load, at the price of added latency
-    """How long the first request of a batch waits for company while the model is idle."""
+    max_wait_ms: float = 100.0  # higher: fuller batches, each batch starting up to this much later
+    """The longest an idle model waits to fill a batch (see also ``max_wait_fraction``)."""
+    max_wait_fraction: float = 0.05  # higher: fuller batches; the wait costs at most this share of throughput
+    """The wait is also at most this share of the last batch's duration (a fast GPU batch waits
+    little, a multi-second CPU batch up to ``max_wait_ms``)."""
     queue_size: int = 64  # higher: absorbs longer bursts, but queued requests wait longer before a 503
     """Requests admitted but not yet decoding; beyond this a request gets 503 + Retry-After."""
     request_timeout_s: float = 120.0  # lower: fail fast under overload; higher: fewer 504s on slow CPUs
@@ -56,6 +59,8 @@ class ServeConfig:
                 problems.append(f"`{name}` must be > 0, got {getattr(self, name)}")
         if self.max_wait_ms < 0:
             problems.append(f"`max_wait_ms` must be >= 0, got {self.max_wait_ms}")
+        if not 0 <= self.max_wait_fraction <= 1:
+            problems.append(f"`max_wait_fraction` must be in 0..1, got {self.max_wait_fraction}")
         if self.retry_after_s < 0:
             problems.append(f"`retry_after_s` must be >= 0, got {self.retry_after_s}")
         if isinstance(self.default_max_new_tokens, int) and isinstance(self.max_new_tokens_limit, int) \

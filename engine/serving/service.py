@@ -37,6 +37,7 @@ class GenerationService:
             backend.run_batch,
             max_batch=config.max_batch,
             max_wait_s=config.max_wait_ms / 1000,
+            wait_fraction=config.max_wait_fraction,
             queue_size=config.queue_size,
             batch_key=backend.batch_key,
             on_batch=self._on_batch,

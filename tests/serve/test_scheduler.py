@@ -29,11 +29,13 @@ class Recorder:
         self.entered = threading.Event()
         self.fail_with: Exception | None = None
         self.seen_cancelled: list[bool] = []
+        self.delay_s = 0.0
 
     def __call__(self, jobs: Sequence[Job[int]]) -> list[int | Exception]:
         self.entered.set()
         self.batches.append([j.params for j in jobs])
         self.gate.wait(10)
+        time.sleep(self.delay_s)
         self.seen_cancelled = [j.cancelled.is_set() for j in jobs]
         if self.fail_with is not None:
             raise self.fail_with
@@ -101,6 +103,43 @@ def test_requests_queued_behind_a_running_batch_start_without_waiting() -> None:
         rec.gate.set()
         assert [await b.result(j, timeout_s=5) for j in first + later] == [0, 2, 4, 6]
         assert rec.batches == [[0, 1], [2, 3]]
+        await b.stop()
+
+    run(main())
+
+
+def test_clients_answered_by_one_batch_join_the_next_instead_of_phase_locking() -> None:
+    # Closed-loop clients send again right after their answer. The next batch waits for them,
+    # counted from when the model went idle, even though its first jobs arrived long ago.
+    async def main() -> None:
+        rec = Recorder()
+        rec.delay_s = 0.2
+        b = await started(rec, max_batch=4, max_wait_s=0.1, wait_fraction=0.5)
+        first = [b.submit(0), b.submit(1)]
+        await wait_until(rec.entered.is_set)
+        waiting = [b.submit(2), b.submit(3)]  # queued for longer than max_wait by the time it ends
+        await asyncio.gather(*(b.result(j, timeout_s=5) for j in first))
+        await asyncio.sleep(0.03)  # the answered clients come back
+        back = [b.submit(4), b.submit(5)]
+        await asyncio.gather(*(b.result(j, timeout_s=5) for j in waiting + back))
+        assert rec.batches == [[0, 1], [2, 3, 4, 5]]
+        await b.stop()
+
+    run(main())
+
+
+def test_the_wait_is_bounded_by_a_share_of_the_last_batch() -> None:
+    async def main() -> None:
+        rec = Recorder()
+        b = await started(rec, max_batch=4, max_wait_s=0.5, wait_fraction=0.1)
+        assert b.wait_bound() == 0.5  # nothing ran yet
+        rec.delay_s = 0.2
+        await b.result(b.submit(1), timeout_s=5)
+        assert 0.02 <= b.wait_bound() < 0.05  # a tenth of a 0.2 s batch
+        rec.delay_s = 0.0
+        lone = b.submit(2)
+        await b.result(lone, timeout_s=5)
+        assert lone.started_at is not None and lone.started_at - lone.enqueued_at < 0.1
         await b.stop()
 
     run(main())
