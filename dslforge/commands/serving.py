@@ -56,7 +56,6 @@ def serve(
     from engine.serving.errors import ServeConfigError
 
     _require_serve_extras()
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     named = _parse_adapters(adapter)
     config = ServeConfig(
         host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, max_wait_fraction=max_wait_fraction,
@@ -68,6 +67,9 @@ def serve(
     )
     if torch_threads < 0:
         raise ServeConfigError(f"--torch-threads must be >= 0, got {torch_threads}")
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ServeConfigError(f"--log-level must be debug, info, warning or error, got {log_level!r}")
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     shown = {k: v for k, v in vars(config).items() if k != "api_keys"}
     print(f"dslforge serve: dsl={dsl_names} model={model or 'default'} adapters={sorted(named)} "
           f"api_keys={len(config.api_keys)} {shown}", file=sys.stderr, flush=True)
@@ -104,7 +106,7 @@ def loadtest(
     from engine.serving.config import read_api_keys
     from engine.serving.errors import ServeConfigError
 
-    _require_serve_extras()
+    _require_serve_extras("matplotlib")  # checked before minutes of load, not after
     try:
         levels = [int(c) for c in concurrency.split(",") if c.strip()]
     except ValueError:
@@ -150,11 +152,11 @@ def _parse_adapters(items: list[str]) -> dict[str, str]:
     return named
 
 
-def _require_serve_extras() -> None:
+def _require_serve_extras(*more: str) -> None:
     import importlib.util
 
     from engine.serving.errors import ServeConfigError
 
-    missing = [m for m in ("fastapi", "uvicorn", "httpx") if importlib.util.find_spec(m) is None]
+    missing = [m for m in ("fastapi", "uvicorn", "httpx", *more) if importlib.util.find_spec(m) is None]
     if missing:
-        raise ServeConfigError(f"serving needs {missing}: pip install 'dslforge[serve]'")
+        raise ServeConfigError(f"this command needs {missing}: pip install 'dslforge[serve]' {' '.join(more)}")

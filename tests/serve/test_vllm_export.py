@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -110,13 +108,3 @@ def test_the_base_model_is_the_adapters_with_our_local_default_mapped_to_its_hub
     from engine.serving.vllm_export import _hub_id
 
     assert _hub_id(recorded) == expected
-
-
-def test_cli_help_names_the_serving_commands() -> None:
-    for args, words in [(["serve", "--help"], ["--api-key-file", "--max-batch", "--queue-size", "SIGTERM"]),
-                        (["loadtest", "--help"], ["--concurrency", "--requests", "p95"]),
-                        (["export", "vllm", "--help"], ["--adapter", "--out", "llguidance"])]:
-        result = subprocess.run([sys.executable, "-m", "dslforge", *args], capture_output=True, text=True,
-                                timeout=60, env={"COLUMNS": "200", "PATH": ""})
-        assert result.returncode == 0, result.stderr
-        assert all(w in result.stdout for w in words), result.stdout
