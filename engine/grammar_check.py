@@ -11,6 +11,7 @@ the string, the side that rejects it and the terminal involved.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -90,8 +91,12 @@ class _Walker:
         continued = full[n:] if full[:n] == self._prompt_ids else alone
         return [alone] if continued == alone else [alone, continued]
 
-    def spelled(self, ids: list[int]) -> str:
-        return bytes(self.ll_tokenizer.decode_bytes(ids)).decode("utf-8", "replace")
+    def spelled(self, ids: list[int]) -> str | None:
+        """The text the tokens spell; None when the bytes are not UTF-8 (never a program)."""
+        try:
+            return bytes(self.ll_tokenizer.decode_bytes(ids)).decode("utf-8")
+        except UnicodeDecodeError:
+            return None
 
     def accepts(self, ids: list[int]) -> tuple[bool, int]:
         """(accepted, index of the first refused token or len(ids))."""
@@ -128,7 +133,10 @@ def check_grammar(
     grammar_text, is_locked_ok = _variant(language, locked)
     report = CheckReport(dsl=language.name, variant="locked" if locked else "base")
 
-    def decodable(text: str) -> bool:
+    @functools.lru_cache(maxsize=None)
+    def decodable(text: str | None) -> bool:
+        if text is None:
+            return False
         body = text[1:] if text.startswith(" ") else text
         try:
             canonical = language.format(body)
@@ -155,7 +163,7 @@ def check_grammar(
                     report.accepted[key] += int(got and expected)
                     if got != expected:
                         report.disagreements.append(
-                            _explain(language, source, name, spelled, walker, ids, stop, got)  # type: ignore[arg-type]
+                            _explain(language, source, name, spelled or repr(text), walker, ids, stop, got)  # type: ignore[arg-type]
                         )
     return report
 
@@ -193,7 +201,12 @@ def sample_programs(language: DSL, n: int, seed: int) -> list[str]:
     from hypothesis import seed as hypothesis_seed
     from hypothesis.extra.lark import from_lark
 
-    strategy = from_lark(language.lark, start=language.spec.start)
+    from hypothesis import strategies as st
+
+    # Ignored terminals (comments, whitespace) become one space: a drawn `// comment` would
+    # otherwise swallow the rest of the program.
+    ignored = {name: st.just(" ") for name in language.lark.ignore_tokens}
+    strategy = from_lark(language.lark, start=language.spec.start, explicit=ignored)
     distinct: dict[str, None] = {}
     for round_ in range(6):
         drawn: list[str] = []
@@ -298,9 +311,9 @@ def _explain(
             detail = str(e).splitlines()[0]
             terminal = ", ".join(e.expected[:5]) or "-"
         return Disagreement(source, tokenizer, text, "lark", terminal, detail)
-    offset = len(walker.spelled(ids[:stop]))
+    offset = len(bytes(walker.ll_tokenizer.decode_bytes(ids[:stop])).decode("utf-8", "replace"))
     terminal = "end of input" if stop >= len(ids) else _terminal_at(language, text, offset)
-    where = "at end (not accepting)" if stop >= len(ids) else f"at token {stop} ({walker.spelled(ids[stop:stop + 1])!r}, char {offset})"
+    where = "at end (not accepting)" if stop >= len(ids) else f"at token {stop} ({bytes(walker.ll_tokenizer.decode_bytes(ids[stop:stop + 1]))!r}, char {offset})"
     return Disagreement(source, tokenizer, text, "llguidance", terminal, f"refused {where}")
 
 
