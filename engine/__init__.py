@@ -11,6 +11,7 @@ adapters) under a DSL's decoding grammar (llguidance), with a token-budget guara
 from engine.engine import Engine, Generation, Timings
 from engine.errors import BudgetTooSmall, ConstraintViolation, EngineError
 from engine.prompting import build_prompt
+from engine.remote import RemoteEngine
 
 __all__ = [
     "BudgetTooSmall",
@@ -18,6 +19,7 @@ __all__ = [
     "Engine",
     "EngineError",
     "Generation",
+    "RemoteEngine",
     "Timings",
     "build_prompt",
 ]
