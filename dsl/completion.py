@@ -26,9 +26,12 @@ truth of what the decoder accepts.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import logging
 import re
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +47,16 @@ from dsl.errors import GrammarError
 _PARTIAL_LOOKBACK = 4
 _MEMO_LIMIT = 200_000  # memoised stacks before the cache is cleared (memory bound)
 _Stack = tuple[Any, ...]  # LALR parser states, bottom first
+_CHECKPOINTS = 64  # lexing checkpoints kept (a batch of requests interleaves its prefixes)
+
+
+@dataclass(frozen=True)
+class _StateLexer:
+    """The terminals one parser state accepts, indexed for lexing and for unfinished tokens."""
+
+    by_length: list[tuple[int, dict[str, str]]]  # literal length -> {value: terminal}, longest first
+    sorted_values: list[tuple[str, str]]  # (literal value, terminal), sorted: prefix search
+    patterns: list[tuple[re.Pattern[str], str]]  # regex terminals
 
 
 @dataclass(frozen=True)
@@ -83,7 +96,11 @@ class Completer:
         self._states: dict[Any, dict[str, tuple[Any, Any]]] = table.states
         (self._start,) = frontend.parser_conf.start
         self._start_state: Any = table.start_states[self._start]
-        self._regexes = {t.name: _Regex(_pattern_regex(t.pattern)) for t in parser.terminals}
+        self._end_state: Any = table.end_states[self._start]
+        self._regexes = {t.name: _terminal_matcher(t.pattern) for t in parser.terminals}
+        self._compiled = {t.name: re.compile(_pattern_regex(t.pattern)) for t in parser.terminals}
+        self._checkpoints: OrderedDict[str, tuple[int, _Stack, int]] = OrderedDict()
+        self._lexers: dict[Any, _StateLexer] = {}
         self._shortest_terminal = {}
         for name, regex in self._regexes.items():
             shortest = regex.shortest_extension("")
@@ -93,22 +110,34 @@ class Completer:
         self._yields = _shortest_yields(frontend.parser_conf.rules, self._shortest_terminal)
         self._kernels = self._kernel_items(frontend.parser_conf)
         self._memo: dict[tuple[Any, ...], tuple[int, _Item | None, tuple[Any, ...] | None]] = {}
+        self.conflicts: tuple[str, ...] = ()
+        """Shift/reduce conflicts Lark resolved by shifting (completions may miss programs
+        that need the other reading; llguidance still checks every plan)."""
 
     @classmethod
     def from_grammar(cls, text: str) -> Completer:
         """A completer for a grammar in Lark syntax (the llguidance dialect of
         :meth:`dsl.DSL.decoding_grammar` is plain Lark).
 
+        The grammar is first rewritten so that every run of adjacent terminals in a rule is one
+        terminal (:func:`lalr_view`): decoding grammars spell canonical spacing as separate atoms
+        (``" " "{"``, ``" " T_MUL_OP " "``), so after an expression one space of lookahead cannot
+        tell ``{`` from ``*`` and LALR(1) would pick one silently. The language is unchanged.
+
         Raises:
             GrammarError: when Lark cannot build an LALR parser for it.
         """
-        try:
-            # debug=True keeps LR(0) item sets as parser states (no renumbering), so kernel
-            # items come straight from the stack; Lark only logs (never prints) in this mode.
-            parser = lark.Lark(text, parser="lalr", lexer="contextual", start="start", debug=True)
-        except LarkError as e:
-            raise GrammarError(f"the decoding grammar has no LALR parser for completions: {e}") from e
-        return cls(parser)
+        view = lalr_view(text)
+        with _lark_warnings() as warnings:
+            try:
+                # debug=True keeps LR(0) item sets as parser states (no renumbering), so kernel
+                # items come straight from the stack; in this mode Lark logs its conflicts.
+                parser = lark.Lark(view, parser="lalr", lexer="contextual", start="start", debug=True)
+            except LarkError as e:
+                raise GrammarError(f"the decoding grammar has no LALR parser for completions: {e}") from e
+        completer = cls(parser)
+        completer.conflicts = tuple(w for w in warnings if "conflict" in w.lower())
+        return completer
 
     # -- public -------------------------------------------------------------------------
     def shortest_program(self) -> str:
@@ -142,10 +171,7 @@ class Completer:
     # -- candidates ---------------------------------------------------------------------
     def _candidates(self, prefix: str) -> Iterable[tuple[int, int, str]]:
         """(cost, tie-break, completion text) for each way to read the end of ``prefix``."""
-        lexed = self._lex(prefix)
-        if lexed is None:
-            return
-        stack, failed_at, starts = lexed
+        stack, failed_at, starts = self._lex(prefix, checkpoint=True)
         order = 0
         if failed_at is None:
             found = self._stack_completion(stack)
@@ -154,10 +180,7 @@ class Completer:
         # The unfinished token starts at one of the last token starts (or where lexing failed).
         for start, before in reversed(starts):
             partial = prefix[start:]
-            for terminal in self._terminals_at(before[-1]):
-                extension = self._regexes[terminal].shortest_extension(partial)
-                if extension is None:
-                    continue
+            for terminal, extension in self._extensions(before[-1], partial):
                 after = self._feed(before, terminal)
                 if after is None:
                     continue
@@ -167,25 +190,107 @@ class Completer:
                 order += 1
                 yield len(extension) + rest[0], order, extension + rest[1]
 
-    def _lex(self, prefix: str) -> tuple[_Stack, int | None, list[tuple[int, _Stack]]] | None:
-        """Feed every complete token; return the stack, where lexing failed (or None), and the
-        (start offset, stack before it) of the last few tokens and of the failure point."""
-        interactive = self._parser.parse_interactive(prefix)
-        state = interactive.parser_state
+    def _lex(self, prefix: str, *, checkpoint: bool = False) -> tuple[_Stack, int | None, list[tuple[int, _Stack]]]:
+        """Lex and parse every complete token; return the stack, where lexing failed (or None),
+        and the (start offset, stack before it) of the last few tokens and of the failure point.
+
+        Lark's contextual lexer decides with LALR lookahead sets, which merge contexts: after
+        the ``, `` of an object literal it may read ``owner`` as a call's parameter keyword and
+        then fail. Here each match is offered to the parser, longest first (literals before
+        patterns of the same length, as in Lark), and the first one it takes is kept.
+        """
+        stack: _Stack = (self._start_state,)
         starts: deque[tuple[int, _Stack]] = deque(maxlen=_PARTIAL_LOOKBACK + 1)
-        try:
-            for token in interactive.iter_parse():
-                starts.append((token.start_pos, tuple(state.state_stack)))
-        except UnexpectedInput as e:
-            position = e.pos_in_stream if e.pos_in_stream is not None else len(prefix)
-            stack = tuple(state.state_stack)
-            # UnexpectedToken: the token at `position` was lexed but not fed.
-            if not starts or starts[-1][0] != position:
+        position, end = 0, len(prefix)
+        resumed = self._resume(prefix)
+        if resumed is not None:
+            position, stack = resumed
+        while position < end:
+            for length, name in self._matches(stack[-1], prefix, position):
+                following = self._feed(stack, name)
+                if following is not None:
+                    break
+            else:
                 starts.append((position, stack))
-            return stack, position, list(starts)
-        except LarkError:
-            return None
-        return tuple(state.state_stack), None, list(starts)
+                return stack, position, list(starts)
+            starts.append((position, stack))
+            stack, position = following, position + length
+        if checkpoint:
+            self._checkpoint(prefix, starts)
+        return stack, None, list(starts)
+
+    def _resume(self, prefix: str) -> tuple[int, _Stack] | None:
+        """The latest checkpoint inside ``prefix``: decoding extends one text a token at a
+        time, so lexing resumes a few tokens before the previous end instead of at 0."""
+        best = None
+        for key, (position, stack, made_from) in self._checkpoints.items():
+            # Only from a prefix no longer than this one: the tokens after the checkpoint (the
+            # lookback window for an unfinished token) are then all lexed again.
+            if made_from <= len(prefix) and prefix.startswith(key) and (best is None or position > best[0]):
+                best = (position, stack)
+        return best
+
+    def _checkpoint(self, prefix: str, starts: deque[tuple[int, _Stack]]) -> None:
+        """Remember where the lookback window began: the tokens before it are final (a later
+        character cannot re-read a token followed by several others)."""
+        if len(starts) < (starts.maxlen or 0) or starts[0][0] == 0:
+            return
+        position, stack = starts[0]
+        # The key runs to the last token's start, not to `position`: where the token before
+        # `position` ends depends on the text after it ("1" or "10"); a text that matches the
+        # key through several more tokens reads it the same way.
+        key = prefix[: starts[-1][0]]
+        self._checkpoints[key] = (position, stack, len(prefix))
+        self._checkpoints.move_to_end(key)
+        while len(self._checkpoints) > _CHECKPOINTS:
+            self._checkpoints.popitem(last=False)
+
+    def _matches(self, state: Any, text: str, position: int) -> list[tuple[int, str]]:
+        """(length, terminal) of each terminal of ``state`` that matches at ``position``."""
+        lexer = self._lexer(state)
+        found = []
+        for length, table in lexer.by_length:  # one dict lookup per literal length
+            name = table.get(text[position : position + length])
+            if name is not None:
+                found.append((length, 1, name))
+        for pattern, name in lexer.patterns:
+            match = pattern.match(text, position)
+            if match and match.end() > position:
+                found.append((match.end() - position, 0, name))
+        found.sort(key=lambda f: (-f[0], -f[1]))
+        return [(length, name) for length, _literal, name in found]
+
+    def _extensions(self, state: Any, partial: str) -> Iterator[tuple[str, str]]:
+        """(terminal, shortest extension) of each terminal of ``state`` that ``partial`` begins."""
+        lexer = self._lexer(state)
+        values = lexer.sorted_values
+        index = bisect.bisect_left(values, (partial, ""))
+        while index < len(values) and values[index][0].startswith(partial):
+            value, name = values[index]
+            yield name, value[len(partial) :]
+            index += 1
+        for _pattern, name in lexer.patterns:
+            extension = self._regexes[name].shortest_extension(partial)
+            if extension is not None:
+                yield name, extension
+
+    def _lexer(self, state: Any) -> _StateLexer:
+        lexer = self._lexers.get(state)
+        if lexer is None:
+            by_length: dict[int, dict[str, str]] = {}
+            values: list[tuple[str, str]] = []
+            patterns: list[tuple[re.Pattern[str], str]] = []
+            for name in self._terminals_at(state):
+                matcher = self._regexes[name]
+                if isinstance(matcher, _Literal):
+                    by_length.setdefault(len(matcher.value), {})[matcher.value] = name
+                    values.append((matcher.value, name))
+                else:
+                    patterns.append((self._compiled[name], name))
+            lexer = self._lexers[state] = _StateLexer(
+                by_length=sorted(by_length.items(), reverse=True), sorted_values=sorted(values), patterns=patterns
+            )
+        return lexer
 
     def _terminals_at(self, state: Any) -> list[str]:
         return [name for name in self._states[state] if name in self._regexes]
@@ -336,14 +441,130 @@ class Completer:
         return cost, tuple(terminals)
 
     def _parses(self, text: str) -> bool:
-        try:
-            self._parser.parse(text)
-        except LarkError:
+        stack, failed_at, _starts = self._lex(text)
+        if failed_at is not None:
             return False
+        current = list(stack)
+        while current[-1] != self._end_state:  # reduce on end of input until the start rule is done
+            action = self._states[current[-1]].get("$END")
+            if action is None or action[0] is Shift:
+                return False
+            size = len(action[1].expansion)
+            if size:
+                del current[-size:]
+            goto = self._states[current[-1]].get(action[1].origin.name)
+            if goto is None:
+                return False
+            current.append(goto[1])
         return True
 
 
 _INF = 1 << 60
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _lark_warnings() -> Iterator[list[str]]:
+    """Collect what Lark logs while building a parser (its conflicts), printing nothing."""
+    logger = lark.logger
+    capture = _Capture()
+    level, handlers, propagate = logger.level, list(logger.handlers), logger.propagate
+    logger.handlers, logger.propagate = [capture], False
+    logger.setLevel(logging.WARNING)
+    try:
+        yield capture.messages
+    finally:
+        logger.handlers, logger.propagate = handlers, propagate
+        logger.setLevel(level)
+
+
+def lalr_view(text: str) -> str:
+    """``text`` with each run of adjacent terminals in a rule merged into one terminal (same
+    language; fewer, longer tokens), as Lark grammar text. See :meth:`Completer.from_grammar`.
+
+    >>> print(lalr_view('start: "a" " " B\\nB: /[0-9]+/'))
+    start: M_0
+    M_0: /(?:a)(?:\\ )(?:[0-9]+)/
+    """
+    from lark.load_grammar import load_grammar
+
+    try:
+        grammar, _ = load_grammar(text, "<decoding grammar>", [], False)
+        terminals, rules, ignored = grammar.compile(["start"], set())
+    except LarkError as e:
+        raise GrammarError(f"Lark cannot read the decoding grammar: {e}") from e
+    if ignored:
+        raise GrammarError(
+            f"shortest completions need a grammar without %ignore (the decoding grammar): ignored {sorted(ignored)}"
+        )
+    patterns = {t.name: t.pattern for t in terminals}
+    definitions: dict[str, str] = {}  # terminal name -> Lark definition
+    merged: dict[str, str] = {}  # definition -> merged terminal name
+    bodies: dict[str, list[str]] = {}
+
+    def terminal(run: list[str]) -> str:
+        if len(run) == 1:
+            name = _name(run[0], terminal=True)
+            definitions.setdefault(name, _definition(patterns[run[0]]))
+            return name
+        parts = [patterns[name] for name in run]
+        if all(isinstance(p, PatternStr) and not p.flags for p in parts):
+            definition = _string_literal("".join(p.value for p in parts))
+        else:
+            definition = "/" + _slashes("".join(f"(?:{_pattern_regex(p)})" for p in parts)) + "/"
+        if definition not in merged:
+            merged[definition] = f"M_{len(merged)}"
+            definitions[merged[definition]] = definition
+        return merged[definition]
+
+    for rule in rules:
+        symbols: list[str] = []
+        run: list[str] = []
+        for symbol in [*rule.expansion, None]:
+            if symbol is not None and symbol.is_term:
+                run.append(symbol.name)
+                continue
+            if run:
+                symbols.append(terminal(run))
+                run = []
+            if symbol is not None:
+                symbols.append(_name(symbol.name, terminal=False))
+        bodies.setdefault(_name(rule.origin.name, terminal=False), []).append(" ".join(symbols))
+    lines = [f"{name}: {' | '.join(alternatives)}" for name, alternatives in bodies.items()]
+    lines += [f"{name}: {definition}" for name, definition in definitions.items()]
+    return "\n".join(lines)
+
+
+def _name(name: str, *, terminal: bool) -> str:
+    """A name Lark's grammar syntax accepts (its own BNF names, ``__flow_star_0`` or
+    ``__ANON_0``, are reserved): prefixed, which cannot collide with a name that needs none."""
+    if terminal:
+        return name if re.fullmatch(r"_?[A-Z][_A-Z0-9]*", name) else f"T{name}"
+    return name if re.fullmatch(r"_?[a-z][_a-z0-9]*", name) else f"x{name}"
+
+
+def _definition(pattern: Any) -> str:
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return _string_literal(pattern.value)
+    return "/" + _slashes(_pattern_regex(pattern)) + "/"
+
+
+def _slashes(regex: str) -> str:
+    """Escape the slashes a /regex/ literal would end at."""
+    return re.sub(r"(?<!\\)/", r"\/", regex)
+
+
+def _string_literal(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+    return f'"{escaped}"'
 
 
 def _shortest_yields(rules: list[Any], terminal_text: dict[str, str]) -> dict[str, tuple[int, tuple[str, ...]]]:
@@ -386,9 +607,25 @@ _PREFERRED = "abcdefghijklmnopqrstuvwxyz0123456789_ABCDEFGHIJKLMNOPQRSTUVWXYZ" +
 ) + "".join(chr(c) for c in range(0xA0, 0x250))
 
 
+class _Literal:
+    """A literal terminal: its extensions are its own suffixes (most terminals are literals)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def shortest_extension(self, prefix: str) -> str | None:
+        return self.value[len(prefix) :] if self.value.startswith(prefix) else None
+
+
+def _terminal_matcher(pattern: Any) -> _Literal | _Regex:
+    if isinstance(pattern, PatternStr) and not pattern.flags:
+        return _Literal(pattern.value)
+    return _Regex(_pattern_regex(pattern))
+
+
 class _Regex:
     """A Thompson NFA for one terminal: which states each character reaches, and the shortest
-    string that takes a given prefix to an accepting state."""
+    string that takes a given prefix to an accepting state (memoised per prefix)."""
 
     def __init__(self, regex: str) -> None:
         try:
@@ -400,9 +637,19 @@ class _Regex:
         self._start = self._new()
         self._accept = self._build(list(parsed), self._start, ignore_case)
         self._closure_cache: dict[frozenset[int], frozenset[int]] = {}
+        self._answers: dict[str, str | None] = {}
 
     def shortest_extension(self, prefix: str) -> str | None:
         """Shortest ``s`` with ``prefix + s`` fully matched, or None."""
+        if prefix in self._answers:
+            return self._answers[prefix]
+        if len(self._answers) > 4096:  # bounded: prefixes are the tails of programs
+            self._answers.clear()
+        found = self._search(prefix)
+        self._answers[prefix] = found
+        return found
+
+    def _search(self, prefix: str) -> str | None:
         states = self._closure(frozenset([self._start]))
         for char in prefix:
             states = self._step(states, char)

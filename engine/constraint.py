@@ -8,6 +8,7 @@ own matcher copy (outlines PRs #1160 and #701 were bugs from shared stateful pro
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import weakref
 from dataclasses import dataclass
@@ -73,29 +74,55 @@ def _completer(text: str) -> Completer:
     return Completer.from_grammar(text)
 
 
-_LLG_TOKENIZERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_LLG_TOKENIZERS: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Any]] = weakref.WeakKeyDictionary()
 _LLG_LOCK = threading.Lock()
+# A character class under * or + in a terminal regex: the body of a name, number or string.
+_REPEATED_CLASS = re.compile(r"(?<!\\)(\[(?:\\.|[^\]\\])+\])(?:[*+]|\{\d+,\})")
 
 
-def llg_tokenizer_for(tokenizer: Any) -> Any:
+def grammar_slices(text: str) -> tuple[str, ...]:
+    """llguidance "slices" for a grammar: the character classes its terminals repeat
+    (``[a-z .]`` in geoquery's ``'[a-z][a-z .]*'``), as token sets that llguidance can allow in
+    one step inside such a terminal instead of walking the token trie. Measured on gold
+    geoquery programs: mask p99 474 -> 141 µs with tekken, 296 -> 106 µs with SmolLM2."""
+    found: list[str] = []
+    for line in text.splitlines():
+        name, _, definition = line.partition(":")
+        if not name.strip().isupper() or "/" not in definition:
+            continue
+        for char_class in _REPEATED_CLASS.findall(definition):
+            for slice_ in (f"{char_class}{{1,10}}", f"{char_class}+"):
+                if slice_ not in found:
+                    found.append(slice_)
+    return tuple(found)
+
+
+def llg_tokenizer_for(tokenizer: Any, slices: tuple[str, ...] = ()) -> Any:
     """The llguidance tokenizer of a Hugging Face fast tokenizer, built once per tokenizer object
-    (0.3 s for SmolLM2's 49k vocabulary, 1.3 s for tekken's 131k) and shared by every engine
-    that uses that object.
+    (0.3-0.7 s for SmolLM2's 49k vocabulary, 1.3-3 s for tekken's 131k) and shared by every
+    engine that uses that object; ``slices`` (see :func:`grammar_slices`) are added to
+    llguidance's general ones, once per set (0.2-0.8 s).
 
     Raises:
         EngineError: when the tokenizer is not a fast (Rust) tokenizer.
     """
+    import llguidance
+
     with _LLG_LOCK:
-        found = _LLG_TOKENIZERS.get(tokenizer)
-        if found is None:
+        built = _LLG_TOKENIZERS.setdefault(tokenizer, {})
+        if () not in built:
             import llguidance.hf
 
             try:
-                found = llguidance.hf.from_tokenizer(tokenizer)
+                built[()] = llguidance.hf.from_tokenizer(tokenizer)
             except ValueError as e:
                 raise EngineError(f"llguidance needs a fast (Rust) tokenizer: {e}") from e
-            _LLG_TOKENIZERS[tokenizer] = found
-        return found
+        if slices not in built:
+            try:
+                built[slices] = built[()].with_slices(list(llguidance.LLTokenizer.general_slices()) + list(slices))
+            except (ValueError, RuntimeError):  # a class llguidance's regex syntax refuses: skip them
+                built[slices] = built[()]
+        return built[slices]
 
 
 def tokenize_exact(llg_tokenizer: Any, text: str) -> list[int] | None:

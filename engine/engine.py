@@ -408,9 +408,9 @@ class Engine:
     def _llg_tokenizer(self) -> Any:
         """The llguidance tokenizer, built once per tokenizer object (~0.3-1.3 s)."""
         if self._llg is None:
-            from engine.constraint import llg_tokenizer_for
+            from engine.constraint import grammar_slices, llg_tokenizer_for
 
-            self._llg = llg_tokenizer_for(self.tokenizer)
+            self._llg = llg_tokenizer_for(self.tokenizer, grammar_slices(self.dsl.decoding_grammar()))
         return self._llg
 
     def _overlap(self) -> bool:

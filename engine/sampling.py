@@ -38,6 +38,11 @@ def fill_bitmask(executor: Any, matchers: Sequence[tuple[Any, int]], bitmask: to
     if bitmask.dtype != torch.int32 or bitmask.device.type != "cpu" or not bitmask.is_contiguous():
         raise ValueError("the bitmask must be a contiguous int32 tensor on the CPU")
     batch, words = bitmask.shape
+    if len(matchers) == 1:  # no thread hand-off for one row
+        matcher, row = matchers[0]
+        row_view = bitmask[row]
+        matcher.unsafe_compute_mask_ptr(row_view.data_ptr(), words * 4)
+        return
     executor.unsafe_compute_mask_ptr(list(matchers), bitmask.data_ptr(), words * 4, batch)
 
 
