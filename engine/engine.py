@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
@@ -416,9 +417,9 @@ class Engine:
     def _overlap(self) -> bool:
         if self.overlap_masks is not None:
             return self.overlap_masks
-        from engine.fastpath import _device_of
+        from engine.fastpath import device_of
 
-        return _device_of(self.model).type != "cpu"
+        return device_of(self.model).type != "cpu"
 
     def _mask_executor(self) -> Any:
         if self._executor is None:
@@ -444,16 +445,25 @@ class Engine:
             raise EngineError(f"adapter {adapter!r} is not loaded; loaded: {list(self.adapters)} (or 'none')")
         return adapter
 
-    def _adapter_scope(self, adapter: str | None) -> Any:
-        """Activate ``adapter`` on the peft model (or disable adapters) for one call."""
-        import contextlib
-
-        if not self.adapters:
-            return contextlib.nullcontext()
-        if adapter is None:
-            return self.model.disable_adapter()
-        self.model.set_adapter(adapter)
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def _adapter_scope(self, adapter: str | None) -> Iterator[None]:
+        """For one call: the model in eval mode (dropout off; a caller's training mode is put
+        back afterwards) with ``adapter`` active, or adapters disabled."""
+        training = bool(getattr(self.model, "training", False))
+        if training:
+            self.model.eval()
+        try:
+            if not self.adapters:
+                yield
+            elif adapter is None:
+                with self.model.disable_adapter():
+                    yield
+            else:
+                self.model.set_adapter(adapter)
+                yield
+        finally:
+            if training:
+                self.model.train()
 
 
 @dataclass

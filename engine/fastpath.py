@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -31,8 +31,6 @@ class LoopStats:
     select_s: float = 0.0
     steps: int = 0
     forwards: int = 0
-    mask_samples_us: list[float] = field(default_factory=list)
-    """Per step: mask time divided by the rows masked (µs per row and token)."""
 
 
 def decode(
@@ -60,7 +58,7 @@ def decode(
         stats: filled in place.
         overlap: compute the next masks in a thread while the forward pass runs.
     """
-    device = _device_of(model)
+    device = device_of(model)
     rows = len(states)
     generators: list[torch.Generator | None] = [None] * rows
     if temperature > 0:
@@ -108,7 +106,6 @@ def decode(
                 mask_time = _fill(executor, states, active, bitmask)
                 stats.mask_wait_s += mask_time
             stats.mask_s += mask_time
-            stats.mask_samples_us.append(mask_time / len(active) * 1e6)
             picked = time.perf_counter()
             scores = sampling.apply_bitmask(logits, bitmask)
             options = sampling.candidates(scores, temperature=temperature, generators=generators)
@@ -160,7 +157,8 @@ def _cache_argument(model: Any) -> str:
     return "cache" if "cache" in parameters else "past_key_values"
 
 
-def _device_of(model: Any) -> torch.device:
+def device_of(model: Any) -> torch.device:
+    """The device of the model's first parameter (where inputs go)."""
     try:
         return next(model.parameters()).device
     except StopIteration:  # pragma: no cover - a model without parameters

@@ -136,3 +136,16 @@ def test_extra_catalog_widens_the_lock_for_one_request(engine_for) -> None:
     for g in (base, widened):
         assert dsl.load("workflow").parse(g.code) == g.tree
     assert not [d for d in widened.diagnostics if d.code == "syntax-error"]
+
+
+def test_a_model_in_training_mode_decodes_without_dropout_and_stays_in_training_mode(tokenizers, make_model) -> None:
+    import copy as copy_module
+
+    tokenizer = tokenizers["smollm2"]
+    model = copy_module.deepcopy(make_model("llama", len(tokenizer), tokenizer.eos_token_id, hidden=32, seed=6))
+    model.config.attention_dropout = 0.5  # dropout that would change results if left on
+    reference = Engine(model, tokenizer, "geoquery").generate_batch(QUESTIONS[:4], max_new_tokens=20)
+    model.train()
+    again = Engine(model, tokenizer, "geoquery").generate_batch(QUESTIONS[:4], max_new_tokens=20)
+    assert [g.code for g in again] == [g.code for g in reference]
+    assert model.training
