@@ -22,6 +22,9 @@ class DatagenConfig:
     p_loop: float = 0.14  # chance a statement is a loop (needs >= 2 steps left)
     p_else: float = 0.4  # chance a condition also gets an else branch
     p_compound: float = 0.1  # chance a condition joins two tests with && / ||
+    p_same_connector: float = 0.15
+    # chance a step uses a connector already in the flow (the trigger's, an earlier step's):
+    # higher gives more coherent flows and more id-passing steps, lower more variety
     p_optional: float = 0.06  # chance each optional parameter is set; higher: longer calls
     p_text_ref: float = 0.45  # chance a text parameter takes an earlier output instead of a literal
     p_concat: float = 0.2  # chance such a reference gets a literal prefix ("New lead: " + lead.name)
@@ -51,7 +54,7 @@ class DatagenConfig:
             problems.append(f"step_weights needs 8 non-negative weights (1..8 steps), got {self.step_weights}")
         if abs(sum(self.iid_fractions) - 1) > 1e-9 or min(self.iid_fractions) <= 0:
             problems.append(f"iid_fractions must be positive and sum to 1, got {self.iid_fractions}")
-        for name in ("p_if", "p_loop", "p_else", "p_compound", "p_optional", "p_text_ref", "p_concat",
+        for name in ("p_if", "p_loop", "p_else", "p_compound", "p_same_connector", "p_optional", "p_text_ref", "p_concat",
                      "p_quote_entity", "p_flow_name", "p_typo", "unseen_fraction", "unseen_valid_fraction"):
             value = getattr(self, name)
             if not 0 <= value <= 1:

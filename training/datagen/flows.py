@@ -222,6 +222,9 @@ class FlowSampler:
         candidates = ops or self.actions
         if self.need_focus and self.rng.random() < 0.7:
             candidates = [o for o in candidates if o.connector in self.focus] or candidates
+        elif self.rng.random() < self.config.p_same_connector:  # "... then reply to the email": coherent flows
+            present = {b.op.connector for b in scope.bindings}
+            candidates = [o for o in candidates if o.connector in present] or candidates
         for _ in range(30):
             op = self.rng.choice(candidates)
             call = self._call(op, scope, prefer=prefer)
