@@ -71,15 +71,29 @@ def train(
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML with `lora:` and `train:` sections.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest checkpoint in OUT/checkpoints.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
+    tenant: Annotated[Optional[str], typer.Option("--tenant", help="Train a tenant adapter from --init-adapter on --data, gated (see training/tenant.py).")] = None,
+    catalog: Annotated[Optional[str], typer.Option("--catalog", help="With --tenant: the tenant catalog (a tenant name of the DSL or a catalog.toml).")] = None,
+    tenant_test: Annotated[Optional[Path], typer.Option("--tenant-test", help="With --tenant: tenant test JSONL (default: split=test rows of --data).")] = None,
+    general_data: Annotated[Optional[Path], typer.Option("--general-data", help="With --tenant: general rows for replay and the gate (default: the DSL's data).")] = None,
+    replay: Annotated[float, typer.Option("--replay", help="With --tenant: share of general rows in the mixed training set.")] = 0.5,
+    margin: Annotated[float, typer.Option("--margin", help="With --tenant: general points the adapter may lose and still publish.")] = 1.0,
+    general_eval_n: Annotated[int, typer.Option("--general-eval-n", help="With --tenant: general test rows the gate decodes.")] = 100,
 ) -> None:
     """Fine-tune a LoRA adapter (loss on the program only) and write a peft folder with
     training_summary.json. Override any setting as --section.key=value, e.g.
-    --train.epochs=4 --train.learning_rate=5e-4 --lora.r=8 --lora.target_modules=q_proj,v_proj."""
+    --train.epochs=4 --train.learning_rate=5e-4 --lora.r=8 --lora.target_modules=q_proj,v_proj.
+    With --tenant NAME: continue --init-adapter on the tenant's --data mixed with --replay general
+    rows, then publish OUT with tenant_report.json only if general quality held (else exit 1)."""
     from training.config import resolve_config
     from training.train import train as run_train
 
     cfg = resolve_config(path=config, overrides=list(ctx.args))
     print(f"config: {json.dumps(cfg.to_dict())}", file=sys.stderr)
+    if tenant is not None or catalog is not None:
+        _train_tenant(dsl_name, out, cfg, base=base, init_adapter=init_adapter, data=data, resume=resume,
+                      quiet=quiet, tenant=tenant, catalog=catalog, tenant_test=tenant_test,
+                      general_data=general_data, replay=replay, margin=margin, general_eval_n=general_eval_n)
+        return
     result = run_train(language=dsl_name, out_dir=out, config=cfg, base=base, init_adapter=init_adapter, data=data,
                        eval_data=eval_data, resume=resume, command=_command_line(), progress=not quiet)
     s = result.summary
@@ -94,6 +108,44 @@ def train(
         if final.get("execution_accuracy") is not None:
             line += f", execution {final.get('execution_accuracy')}%"
     print(line)
+
+
+def _train_tenant(dsl_name: str, out: Path, cfg: object, *, base: Optional[Path], init_adapter: Optional[Path],
+                  data: Optional[Path], resume: bool, quiet: bool, tenant: Optional[str], catalog: Optional[str],
+                  tenant_test: Optional[Path], general_data: Optional[Path], replay: float, margin: float,
+                  general_eval_n: int) -> None:
+    from dslforge.cli import ProgramRejected
+    from training.tenant import TenantConfig, TenantGateRefused, train_tenant
+
+    missing = [flag for flag, value in (("--tenant", tenant), ("--init-adapter", init_adapter), ("--data", data),
+                                        ("--catalog", catalog)) if value is None]
+    if missing:
+        raise typer.BadParameter(f"a tenant run needs {', '.join(missing)} too "
+                                 "(dslforge train --dsl workflow --tenant NAME --init-adapter GENERAL_DIR "
+                                 "--data tenant.jsonl --catalog NAME --out DIR)", param_hint=missing[0])
+    tcfg = TenantConfig(replay=replay, margin=margin, general_eval_n=general_eval_n)
+    try:
+        result = train_tenant(language=dsl_name, tenant=str(tenant), init_adapter=str(init_adapter), data=str(data),
+                              catalog=str(catalog), out_dir=out, config=cfg, tenant_config=tcfg,  # type: ignore[arg-type]
+                              base=base, tenant_test=tenant_test, general_data=general_data, resume=resume,
+                              command=_command_line(), progress=not quiet)
+    except TenantGateRefused as e:
+        print(f"REFUSED: {e}", file=sys.stderr)
+        print(_tenant_table(e.report))
+        print(f"report: {e.report_path}")
+        raise ProgramRejected() from e
+    print(_tenant_table(result.report))
+    print(f"published: {out} (report: {out / 'tenant_report.json'})")
+
+
+def _tenant_table(report: dict) -> str:
+    rows = ["| set | adapter | exact match % | similarity |", "|---|---|---:|---:|"]
+    for part, label in (("general", "general test"), ("tenant_test", "tenant test")):
+        for when, name in (("before", "general"), ("after", f"tenant {report['tenant']}")):
+            s = report[part][when]
+            rows.append(f"| {label} (n={s.get('n')}) | {name} | {s.get('exact_match', 0):.1f} | "
+                        f"{s.get('similarity', 0):.3f} |")
+    return "\n".join(rows)
 
 
 def eval_(
