@@ -128,7 +128,7 @@ def test_config_errors_list_every_problem() -> None:
 
 def test_generate_command_writes_files_that_the_dsl_reads(tmp_path: Path) -> None:
     out = tmp_path / "data"
-    counts = generate_command("workflow", 30, 1, str(out), tenant_pairs=4)
+    counts = generate_command(dsl="workflow", n=30, seed=1, out=str(out), tenant_pairs=4)
     assert counts["pairs"] == 30 and counts["tenant_pairs"] == 8
     rows = [json.loads(line) for line in (out / "flows.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == [f"wf-{i:05d}" for i in range(30)]

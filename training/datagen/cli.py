@@ -6,8 +6,8 @@ import sys
 import time
 from pathlib import Path
 
-import dsl
 from dsl import GrammarError
+from dsl import load as load_dsl
 from training.datagen.config import DatagenConfig
 from training.datagen.generate import generate_dataset, write_dataset
 
@@ -15,7 +15,7 @@ GENERATORS = ("workflow",)
 """DSLs that have a dataset generator."""
 
 
-def generate_command(dsl_name: str, n: int, seed: int, out: str, *, tenant_pairs: int | None = None) -> dict[str, int]:
+def generate_command(dsl: str, n: int, seed: int, out: str, *, tenant_pairs: int | None = None) -> dict[str, int]:
     """Generate a seeded (request, flow) dataset and write it to ``out``.
 
     Writes ``flows.jsonl``, ``tenant_flows.jsonl``, ``splits/{iid,unseen_api,tenant}.json``,
@@ -23,7 +23,7 @@ def generate_command(dsl_name: str, n: int, seed: int, out: str, *, tenant_pairs
     :class:`training.datagen.GeneratorBug` (nothing is dropped).
 
     Args:
-        dsl_name: the DSL (a name under grammars/ or a folder); only workflow DSLs have a generator.
+        dsl: the DSL (a name under grammars/ or a folder); only workflow DSLs have a generator.
         n: base pairs (>= 1); tenant pairs come on top (``tenant_pairs`` per tenant, default 100).
         seed: the same seed and n give the same files, byte for byte.
         out: output folder (``grammars/workflow/data`` is what the DSL ships).
@@ -37,13 +37,13 @@ def generate_command(dsl_name: str, n: int, seed: int, out: str, *, tenant_pairs
     >>> generate_command("workflow", 10, 0, "/tmp/wf-data", tenant_pairs=2)["pairs"]  # doctest: +SKIP
     10
     """
-    language = dsl.load(dsl_name)
+    language = load_dsl(dsl)
     if language.spec.language not in GENERATORS:
         raise GrammarError(f"no dataset generator for DSL '{language.name}'; generators exist for: {list(GENERATORS)}")
     config = DatagenConfig(n=n, seed=seed) if tenant_pairs is None else DatagenConfig(n=n, seed=seed, tenant_pairs=tenant_pairs)
     started = time.perf_counter()
     data = generate_dataset(config, language=language, progress=lambda m: print(f"data generate: {m}", file=sys.stderr))
-    command = f"dslforge data generate --dsl {dsl_name} --n {n} --seed {seed} --out {out}"
+    command = f"dslforge data generate --dsl {dsl} --n {n} --seed {seed} --out {out}"
     write_dataset(data, Path(out), command=command)
     counts = {"pairs": len(data.pairs), "tenant_pairs": len(data.tenant_pairs), "redraws": data.redraws}
     counts.update({f"{scheme}/{split}": len(ids) for scheme, table in data.splits.items() for split, ids in table.items()})
