@@ -71,7 +71,8 @@ def decode(
         if all(s.done for s in states):
             return
         chunks = [list(p) + f for p, f in zip(prompts, first)]
-        cache_name = _cache_argument(model)
+        cache_name, keep_last = _forward_arguments(model)
+        extra = {"logits_to_keep": 1} if keep_last else {}
         cache = None
         attention = torch.zeros((rows, 0), dtype=torch.long, device=device)
         while True:
@@ -87,7 +88,7 @@ def decode(
             with torch.inference_mode():
                 output = model(
                     input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                    use_cache=True, logits_to_keep=1, **{cache_name: cache},
+                    use_cache=True, **{cache_name: cache}, **extra,
                 )
             logits = output.logits[:, -1, :]  # (B, V)
             cache = getattr(output, cache_name)
@@ -147,14 +148,16 @@ def _pad_left(chunks: Sequence[Sequence[int]], pad: int, device: torch.device) -
     return ids.to(device), mask.to(device)
 
 
-def _cache_argument(model: Any) -> str:
-    """``cache`` (transformers >= 5.2x) or ``past_key_values`` (older): the name the model's
-    forward takes; the old one warns where the new one exists."""
+def _forward_arguments(model: Any) -> tuple[str, bool]:
+    """What the model's forward takes: the cache argument's name (``cache`` in transformers
+    >= 5.2x, ``past_key_values`` before; the old name warns where the new exists) and whether
+    it can compute logits for the last position only (``logits_to_keep``: the prefill then
+    skips a (T, vocab) projection)."""
     import inspect
 
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     parameters = inspect.signature(inner.forward).parameters
-    return "cache" if "cache" in parameters else "past_key_values"
+    return ("cache" if "cache" in parameters else "past_key_values"), "logits_to_keep" in parameters
 
 
 def device_of(model: Any) -> torch.device:
