@@ -33,6 +33,11 @@ DEMO_QUESTIONS = [
     "which rivers run through colorado?",
 ]
 _DEFAULT_SHOTS = 8  # an untuned 135M model needs examples to follow FunQL at all
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option("--threads", min=1, help="torch CPU threads; default torch's (all cores). On a busy machine "
+                 "1 avoids threads waiting on each other."),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -56,11 +61,12 @@ def generate(
     stream: Annotated[bool, typer.Option("--stream", help="Print the program as it is decoded.")] = False,
     device: Annotated[Optional[str], typer.Option(help="cpu, cuda, cuda:1...; default CUDA when available.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16; default float32 on CPU.")] = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Translate a request into a program of the DSL and print it (it always parses)."""
     if stream and as_json:
         raise typer.BadParameter("--stream and --json cannot be combined", param_hint="--stream")
-    engine = _load(dsl_name, model, device=device, dtype=dtype)
+    engine = _load(dsl_name, model, device=device, dtype=dtype, threads=threads)
     examples = _examples(engine, text, shots, adapter)
     options: dict[str, Any] = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
                                    adapter=adapter, examples=examples)
@@ -87,18 +93,19 @@ def demo(
     model: ModelOption = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1)] = 64,
     shots: ShotsOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Load the default engine for geoquery and answer a few questions: code and executed answers."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
-    engine = _load("geoquery", model)
+    engine = _load("geoquery", model, threads=threads)
     mode = f"adapter {engine.default_adapter!r}" if engine.default_adapter else "base model with retrieved examples"
     console.print(f"[bold]dslforge demo[/] — {engine!r}, {mode}")
     table = Table(show_lines=True)
     for column in ("question", "program", "answer", "finish", "s"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # programs have no spaces to wrap at
     for question in DEMO_QUESTIONS:
         result = engine.generate(question, max_new_tokens=max_new_tokens, examples=_examples(engine, question, shots, None))
         answer = _execute(engine.dsl, result.code, quiet=True)
@@ -116,11 +123,16 @@ def pull() -> None:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _load(dsl_name: str, model: str | None, *, device: str | None = None, dtype: str | None = None) -> Engine:
+def _load(
+    dsl_name: str, model: str | None, *, device: str | None = None, dtype: str | None = None, threads: int | None = None
+) -> Engine:
+    import torch
     from transformers.utils import logging as hf_logging
 
     from engine import Engine
 
+    if threads is not None:  # the command owns its process
+        torch.set_num_threads(threads)
     hf_logging.disable_progress_bar()  # the command's output is the program, not load bars
     return Engine.load(dsl_name, model, device=device, dtype=dtype)
 
