@@ -241,3 +241,11 @@ def _config(overrides: list[str]):
     from training.config import resolve_config
 
     return resolve_config(overrides=overrides)
+
+
+def test_cli_tenant_run_names_the_missing_flags(capsys) -> None:
+    code = _cli(["train", "--dsl", "workflow", "--tenant", "contoso", "--out", "/tmp/never-written"])
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # typer draws a wrapped box
+    assert code == 2
+    assert "a tenant run needs --init-adapter, --data, --catalog too" in err
+    assert not Path("/tmp/never-written").exists()
