@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import importlib
 import logging
 import re
 from collections import OrderedDict, deque
@@ -433,7 +434,7 @@ class Completer:
         return kernels
 
     def _tail_yield(self, symbols: list[str]) -> tuple[int, tuple[str, ...]]:
-        cost, terminals = 0, []
+        cost, terminals = 0, list[str]()
         for symbol in symbols:
             c, ts = self._yields[symbol]
             cost += c
@@ -497,7 +498,7 @@ def lalr_view(text: str) -> str:
     from lark.load_grammar import load_grammar
 
     try:
-        grammar, _ = load_grammar(text, "<decoding grammar>", [], False)
+        grammar, _ = load_grammar(text, "<decoding grammar>", [], False)  # type: ignore[no-untyped-call]
         terminals, rules, ignored = grammar.compile(["start"], set())
     except LarkError as e:
         raise GrammarError(f"Lark cannot read the decoding grammar: {e}") from e
@@ -574,7 +575,7 @@ def _shortest_yields(rules: list[Any], terminal_text: dict[str, str]) -> dict[st
     while changed:
         changed = False
         for rule in rules:
-            total, sequence = 0, []
+            total, sequence = 0, list[str]()
             for symbol in rule.expansion:
                 known = best.get(symbol.name)
                 if known is None:
@@ -597,8 +598,9 @@ def _pattern_regex(pattern: Any) -> str:
 
 # -- a small NFA over Python's regex syntax tree ---------------------------------------------
 # Lark's optional `interegular` would do this, but `dsl` depends on lark alone (stdlib + lark).
-import re._constants as _sre  # noqa: E402  (stdlib; the public `sre_constants` alias warns)
-import re._parser as _sre_parse  # noqa: E402
+# stdlib, typed loosely (no stubs); the public `sre_parse` / `sre_constants` aliases warn.
+_sre: Any = importlib.import_module("re._constants")
+_sre_parse: Any = importlib.import_module("re._parser")
 
 # Characters tried, in order, when a character class must be satisfied: the shortest string
 # prefers lowercase letters and digits (likely single tokens), then everything printable.
@@ -756,9 +758,9 @@ def _char_test(op: Any, arg: Any, ignore_case: bool) -> Callable[[str], bool]:
         return lambda c: test(c) or test(c.lower()) or test(c.upper())
 
     if op is _sre.LITERAL:
-        return fold(lambda c, code=arg: ord(c) == code)
+        return fold(_is(arg))
     if op is _sre.NOT_LITERAL:
-        return fold(lambda c, code=arg: ord(c) != code and c != "\n")
+        return fold(_is_not(arg))
     if op is _sre.ANY:
         return lambda c: c != "\n"
     if op is _sre.CATEGORY:
@@ -769,15 +771,27 @@ def _char_test(op: Any, arg: Any, ignore_case: bool) -> Callable[[str], bool]:
         if kind is _sre.NEGATE:
             negate = True
         elif kind is _sre.LITERAL:
-            tests.append(lambda c, code=value: ord(c) == code)
+            tests.append(_is(value))
         elif kind is _sre.RANGE:
-            tests.append(lambda c, lo=value[0], hi=value[1]: lo <= ord(c) <= hi)
+            tests.append(_between(value[0], value[1]))
         elif kind is _sre.CATEGORY:
             tests.append(_category(value))
         else:
             raise GrammarError(f"regex class item {kind} is not supported for completions")
     member = fold(lambda c: any(t(c) for t in tests))
     return (lambda c: not member(c)) if negate else member
+
+
+def _is(code: int) -> Callable[[str], bool]:
+    return lambda c: ord(c) == code
+
+
+def _is_not(code: int) -> Callable[[str], bool]:
+    return lambda c: ord(c) != code and c != "\n"
+
+
+def _between(low: int, high: int) -> Callable[[str], bool]:
+    return lambda c: low <= ord(c) <= high
 
 
 def _category(category: Any) -> Callable[[str], bool]:

@@ -353,7 +353,7 @@ class Engine:
             mask_s=stats.mask_s if stats else 0.0,
             total_s=total,
         )
-        results = []
+        results: list[Generation] = []
         for state in run.states:
             if not state.done:
                 raise ConstraintViolation(f"decoding stopped before the program was complete: {state.text()!r}")

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import dsl as dsl_module
 from dsl import DSL
@@ -188,7 +188,9 @@ def _load_model(source: str | Path, *, device: Any, dtype: Any, allow_pickle: bo
 
 
 # peft 0.21 calls a transformers 5 alias that warns (FutureWarning); we cannot fix it there.
-PEFT_WARNINGS = [("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning)]
+PEFT_WARNINGS: list[tuple[Literal["ignore"], str, type[Warning]]] = [
+    ("ignore", r"`is_gradient_checkpointing` is deprecated", FutureWarning),
+]
 
 
 def _attach_adapters(base: Any, adapters: Mapping[str, str | Path], *, allow_pickle: bool) -> Any:

@@ -10,7 +10,7 @@ removes.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
@@ -47,7 +47,7 @@ class EngineLogitsProcessor(LLGuidanceLogitsProcessor):
             # 15 s to compile at the first call on this CPU (cached on disk afterwards).
             import llguidance.numpy
 
-            self.bitmask = llguidance.numpy.allocate_token_bitmask(batch_size, self.llg_tokenizer.vocab_size)
+            self.bitmask = llguidance.numpy.allocate_token_bitmask(batch_size, self.llg_tokenizer.vocab_size)  # type: ignore[assignment]
             self._bias_logits = self._bias_cpu
         else:
             import llguidance.torch
@@ -69,7 +69,7 @@ class EngineLogitsProcessor(LLGuidanceLogitsProcessor):
             if self.temperature > 0:
                 self._generators = [torch.Generator(device=logits.device).manual_seed(int(s)) for s in self.seeds]
         choosing = [i for i, s in enumerate(self.states) if not s.done and not self._queues[i]]
-        options: dict[int, list[int]] = {}
+        options: dict[int, Iterable[int]] = {}
         if choosing:
             biased = self._bias_logits(input_ids, logits.clone())  # Outlines' own masking
             picked = sampling.candidates(
@@ -111,7 +111,7 @@ def outlines_model(model: Any, tokenizer: Any) -> Any:
     private = copy.deepcopy(tokenizer)
     wrapped = outlines.from_transformers(model, private)
     wrapped.tokenizer = _PromptTokenizer(private)
-    wrapped.type_adapter.has_chat_template = False  # prompts come from engine.prompting, templated
+    wrapped.type_adapter.has_chat_template = False  # type: ignore[attr-defined]  # prompts are templated already
     return wrapped
 
 
