@@ -149,3 +149,13 @@ def test_a_model_in_training_mode_decodes_without_dropout_and_stays_in_training_
     again = Engine(model, tokenizer, "geoquery").generate_batch(QUESTIONS[:4], max_new_tokens=20)
     assert [g.code for g in again] == [g.code for g in reference]
     assert model.training
+
+
+def test_importing_engine_loads_no_heavy_dependency() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, engine; print(sorted(m for m in ('torch', 'transformers', 'outlines', 'peft', 'llguidance') if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
