@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import typer
 
 grammar_app = typer.Typer(help="Inspect and prove a DSL grammar.", no_args_is_help=True)
+# `dslforge data ...`: the training area adds `prepare` to this same group.
+data_app = typer.Typer(help="Prepare and generate NL→DSL data.", no_args_is_help=True)
 
 DslOption = Annotated[str, typer.Option("--dsl", help="A DSL name under grammars/ or a DSL folder.")]
 TextArgument = Annotated[Optional[str], typer.Argument(help="The program; '-' or nothing reads standard input.")]
@@ -22,6 +24,7 @@ def register(app: typer.Typer) -> None:
     app.command("format")(format_)
     app.command("run")(run)
     app.add_typer(grammar_app, name="grammar")
+    app.add_typer(data_app, name="data")
 
 
 def _read(text: str | None) -> str | bytes:
@@ -135,3 +138,17 @@ def compile_(
         print(text, end="")
     else:
         out.write_text(text, encoding="utf-8")
+
+
+@data_app.command("generate")
+def generate_data(
+    dsl_name: DslOption = "workflow",
+    n: Annotated[int, typer.Option("--n", help="Base (request, program) pairs; tenant pairs come on top.")] = 12000,
+    seed: Annotated[int, typer.Option(help="Same seed and n, same files byte for byte.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder (grammars/workflow/data is what the DSL ships).")] = Path("out/data"),
+) -> None:
+    """Generate a seeded NL→program dataset with its splits (DSLs with a generator: workflow)."""
+    from training.datagen.cli import generate_command
+
+    counts = generate_command(dsl_name, n, seed, str(out))
+    print(json.dumps(counts))

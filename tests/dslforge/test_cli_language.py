@@ -45,3 +45,13 @@ def test_help_lists_the_commands() -> None:
     for command in ("parse", "validate", "format", "run", "grammar"):
         assert command in result.stdout.decode()
     assert "check" in dslforge("grammar", "--help").stdout.decode()
+
+
+def test_data_generate_writes_a_reproducible_dataset(tmp_path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        result = dslforge("data", "generate", "--dsl", "workflow", "--n", "30", "--seed", "3", "--out", str(tmp_path / name))
+        assert result.returncode == 0, result.stderr.decode()
+        assert json.loads(result.stdout)["pairs"] == 30
+        outputs.append((tmp_path / name / "flows.jsonl").read_bytes())
+    assert outputs[0] == outputs[1]
