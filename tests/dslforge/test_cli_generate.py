@@ -92,7 +92,7 @@ def test_model_pull_prints_the_cached_folder(capsys) -> None:
 @pytest.mark.integration
 def test_generate_with_the_default_model_answers_a_question() -> None:
     """The real SmolLM2-135M with retrieved examples, as on a fresh clone (~20 s)."""
-    result = subprocess.run([sys.executable, "-m", "dslforge", "generate", "--dsl", "geoquery", "--execute", "--shots", "2",
+    result = subprocess.run([sys.executable, "-m", "dslforge", "generate", "--dsl", "geoquery", "--execute", "--shots", "2", "--threads", "1",
                              "which states border texas?"], capture_output=True, timeout=600)
     assert result.returncode in (0, 1), result.stderr.decode()
     program, *answer = result.stdout.decode().strip().splitlines()
