@@ -204,6 +204,9 @@ def _literal(text: str) -> str:
 
 
 def _slashes(regex: str) -> str:
+    """Escape ``/`` and control characters: Lark turns ``\\n`` into a raw newline, and the
+    decoding grammar keeps one rule per line."""
+    regex = regex.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return re.sub(r"(?<!\\)/", r"\\/", regex)
 
 

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lark import Lark, Token, Tree
 
@@ -16,6 +16,9 @@ from dsl.grammar import load_parsers
 from dsl.languages import SUPPORT_MODULES
 from dsl.languages.base import LanguageSupport
 from dsl.spec import DSLSpec, read_spec
+
+if TYPE_CHECKING:
+    from dsl.decoding import DecodingGrammar
 
 
 class DSL:
@@ -140,10 +143,15 @@ class DSL:
 
     # -- decoding -------------------------------------------------------------------
     @cached_property
-    def _decoding(self) -> Any:
+    def _decoding(self) -> DecodingGrammar:
         from dsl.decoding import compile_decoding_grammar
 
         return compile_decoding_grammar(self)
+
+    def compiled_decoding_grammar(self) -> DecodingGrammar:
+        """The decoding grammar as rules and terminals (:meth:`DecodingGrammar.with_rules`
+        specialises it, e.g. per catalog, without recompiling)."""
+        return self._decoding
 
     def decoding_grammar(self) -> str:
         """The grammar in llguidance's Lark dialect that accepts exactly the canonical programs.

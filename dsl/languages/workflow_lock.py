@@ -214,4 +214,4 @@ def _statements(body: Iterable[Tree[Token]]) -> list[Tree[Token]]:
 
 def decoding_of(language: DSL) -> Any:
     """The compiled :class:`dsl.decoding.DecodingGrammar` of a loaded DSL (cached by the DSL)."""
-    return language._decoding  # noqa: SLF001 — DecodingGrammar.with_rules exists for this lock
+    return language.compiled_decoding_grammar()
