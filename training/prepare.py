@@ -20,8 +20,9 @@ Output folder::
 
     DIR/clean.jsonl                   accepted rows, ``code`` canonical, in input order
     DIR/rejects.jsonl                 {line, id, reason, detail, raw}
-    DIR/splits/iid/{train,test}.jsonl seeded random split
-    DIR/splits/<scheme>/<split>.jsonl the DSL's own split tables (dsl.toml [data] splits), by id
+    DIR/splits/iid/{train,test}.jsonl seeded random split (unless the DSL ships its own ``iid``)
+    DIR/splits/<scheme>/<split>.jsonl the DSL's own split tables (dsl.toml [data] splits), by id;
+                                      a DSL table named like ours (``iid``) replaces ours
     DIR/splits/given/<split>.jsonl    when rows carry a ``split`` field
     DIR/data_card.{md,json}           counts, reject reasons, coverage
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,9 +169,11 @@ def train(
     if trainer.is_world_process_zero():
         (out / "config.yaml").write_text(dump_yaml(cfg, command=command), encoding="utf-8")
     started = time.perf_counter()
+    cpu_started = time.process_time()
     with third_party_warnings():
         output = trainer.train(resume_from_checkpoint=str(last) if resume and last else None)
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started  # all threads of this process: the load-independent cost
     losses = _merge_losses(out, recorder.losses, resume=resume)
     step = trainer.state.global_step
     stopped = cfg.train.stop_after_steps is not None and step < trainer.state.max_steps
@@ -196,8 +199,10 @@ def train(
         "max_steps": trainer.state.max_steps,
         "epochs": round(float(trainer.state.epoch or 0.0), 3),
         "train_loss": float(output.training_loss),
-        "wall_time_s": round(wall + _previous_wall(out, resume), 1),
+        "wall_time_s": round(wall + _previous(out, resume, "wall_time_s"), 1),
         "wall_time_this_session_s": round(wall, 1),
+        "cpu_time_s": round(cpu + _previous(out, resume, "cpu_time_s"), 1),
+        "load_average_at_end": _load_average(),
         "resumed_from": last.name if resume and last else None,
         "loss_curve": losses,
         "device": "cuda" if not use_cpu else f"cpu ({torch.get_num_threads()} threads)",
@@ -217,10 +222,30 @@ def train(
         summary["final_eval"] = None
         _write_json(out / SUMMARY, summary)
         if cfg.train.eval_limit != 0:
-            summary["final_eval"] = _final_eval(lang, base_dir, out, eval_data, limit=cfg.train.eval_limit,
-                                                progress=progress)
+            try:
+                summary["final_eval"] = _final_eval(lang, base_dir, out, eval_data, limit=cfg.train.eval_limit,
+                                                    progress=progress)
+            except Exception as e:  # noqa: BLE001 - the adapter is saved; an eval fault must not lose it
+                summary["final_eval"] = {"error": f"{type(e).__name__}: {e}"}
+                print(f"warning: the adapter in {out} is saved, but its final eval failed: {type(e).__name__}: "
+                      f"{e}\nrun `dslforge eval --dsl {lang.name} --adapter {out} --record ...` to fill it in",
+                      file=sys.stderr)
             _write_json(out / SUMMARY, summary)
     return TrainResult(out, summary, losses=losses)
+
+
+def record_final_eval(adapter_dir: str | Path, eval_summary: dict[str, Any]) -> None:
+    """Put an eval summary into the adapter's ``training_summary.json`` as ``final_eval``.
+
+    Raises:
+        TrainingError: the folder has no training summary (not written by ``dslforge train``).
+    """
+    path = Path(adapter_dir) / SUMMARY
+    if not path.is_file():
+        raise TrainingError(f"{adapter_dir} has no {SUMMARY}; --record needs an adapter written by `dslforge train`")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary["final_eval"] = eval_summary
+    _write_json(path, summary)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -322,6 +347,8 @@ def _save_adapter(model: Any, out: Path, cfg: RunConfig) -> None:
         if "lora_" in name:
             param.data = param.data.to(torch.float16)
     model.save_pretrained(str(out), safe_serialization=True)
+    # peft also writes a blank model-card template; adapters/README.md documents the folder instead.
+    (out / "README.md").unlink(missing_ok=True)
 
 
 def _weights_sha256(folder: Path) -> str:
@@ -372,11 +399,22 @@ def _merge_losses(out: Path, new: list[dict[str, float]], *, resume: bool) -> li
     return [p for p in earlier if p["step"] < first_new] + new
 
 
-def _previous_wall(out: Path, resume: bool) -> float:
+def _previous(out: Path, resume: bool, key: str) -> float:
+    """A time spent by the earlier sessions of a resumed run (from their partial summary)."""
     partial = out / "partial_summary.json"
     if resume and partial.is_file():
-        return float(json.loads(partial.read_text(encoding="utf-8")).get("wall_time_s", 0.0))
+        return float(json.loads(partial.read_text(encoding="utf-8")).get(key, 0.0))
     return 0.0
+
+
+def _load_average() -> list[float] | None:
+    """1/5/15-minute load averages: how shared the machine was (None where unknown)."""
+    import os
+
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _versions() -> dict[str, str]:

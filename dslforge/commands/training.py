@@ -161,6 +161,8 @@ def eval_(
     base: Annotated[Optional[Path], typer.Option("--base", help="Base model folder (default SmolLM2-135M-Instruct).")] = None,
     train_data: Annotated[Optional[Path], typer.Option("--train-data", help="Retrieval pool (default: the DSL's train split).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Token budget per program.")] = 128,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="torch CPU threads (default: torch's choice; 1 on a shared machine).")] = None,
+    record: Annotated[bool, typer.Option("--record", help="Also store the summary as `final_eval` in ADAPTER/training_summary.json.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -171,10 +173,17 @@ def eval_(
 
     if mode not in ("constrained", "free"):
         raise typer.BadParameter(f"must be constrained or free, got {mode!r}", param_hint="--mode")
+    if record and adapter is None:
+        raise typer.BadParameter("--record stores the result in an adapter's training summary; pass --adapter",
+                                 param_hint="--record")
     settings = EvalSettings(mode=mode, rag_k=rag, max_new_tokens=max_new_tokens)  # type: ignore[arg-type]
     report = run_eval(language=dsl_name, out_dir=out, split=split, scheme=scheme, data=data, adapter=adapter,
                       base=base, settings=settings, train_data=train_data, limit=limit, progress=not quiet,
-                      command=_command_line())
+                      command=_command_line(), num_threads=threads)
+    if record:
+        from training.train import record_final_eval
+
+        record_final_eval(adapter, report.summary)  # type: ignore[arg-type]
     if as_json:
         print(json.dumps(report.summary, indent=2))
     else:
