@@ -293,6 +293,11 @@ class Engine:
             problems.append(f"`backend` must be 'fast' or 'outlines', got {backend!r}")
         if problems:
             raise EngineError("; ".join(problems))
+        if tenant is not None:  # the tenant's adapter and catalog, for this request only
+            from engine.tenants import route
+
+            routed = route(self, tenant=tenant, adapter=adapter, extra_catalog=extra_catalog)
+            adapter, extra_catalog, tenant = routed.adapter, routed.extra_catalog, None
         chosen = self._resolve_adapter(adapter, tenant)
         grammar, compile_s = self._grammar(extra_catalog)
         needed = len(grammar.shortest_tokens)

@@ -185,3 +185,13 @@ def test_sampled_tenant_requests_use_only_base_and_own_connectors(smollm2_tokeni
             apis = set(WF.api_calls(g.code))
             assert apis <= allowed, (tenant, g.code)
             assert not any(a.startswith(next(t for t in TENANTS if t != tenant)) for a in apis)
+
+
+def test_engine_generate_routes_tenant_to_its_adapter_and_catalog(wf_engine) -> None:
+    # Engine.generate(tenant=...) itself, not only engine.tenants.generate (Issue #6).
+    run = wf_engine._prepare(["post to teams"], 96, 0.0, 0, None, "fabrikam", None, (), "fast")
+    assert (run.adapter, run.extra_catalog) == ("general", "fabrikam")
+    run = wf_engine._prepare(["post to teams"], 96, 0.0, 0, None, "contoso", None, (), "fast")
+    assert (run.adapter, run.extra_catalog) == ("contoso", "contoso")
+    with pytest.raises(EngineError, match="tenant 'initech' is not known"):
+        wf_engine.generate("post to teams", tenant="initech", max_new_tokens=96)
