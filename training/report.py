@@ -91,7 +91,7 @@ def write_metric_chart(summaries: list[dict[str, Any]], path: str | Path, *, tit
     metrics = [(k, t) for k, t in (("exact_match", "exact"), ("execution_accuracy", "execution"),
                                     ("parse_rate", "parses"), ("similarity", "API-seq sim. ×100"))
                if any(s.get(k) is not None for s in summaries)]
-    fig = Figure(figsize=(10, 4.2), layout="constrained")
+    fig = Figure(figsize=(10, 4.6), layout="constrained")
     quality, speed = fig.subplots(1, 2, width_ratios=[3, 1.3])
     width = 0.8 / max(1, len(summaries))
     for i, s in enumerate(summaries):
@@ -103,7 +103,8 @@ def write_metric_chart(summaries: list[dict[str, Any]], path: str | Path, *, tit
     quality.set_xticks([m + width * (len(summaries) - 1) / 2 for m in range(len(metrics))], [t for _, t in metrics])
     quality.set_ylim(0, 110)
     quality.set_ylabel("%")
-    quality.legend(fontsize=7, loc="lower left")
+    fig.legend(*quality.get_legend_handles_labels(), loc="outside lower center", ncols=min(4, len(summaries)),
+               fontsize=8)
     speed.set_xticks(range(len(summaries)), [str(i + 1) for i in range(len(summaries))])
     speed.set_xlabel("configuration (legend order)")
     speed.set_ylabel("p50 latency per example (ms)")
