@@ -293,7 +293,7 @@ class Engine:
             problems.append(f"`backend` must be 'fast' or 'outlines', got {backend!r}")
         if problems:
             raise EngineError("; ".join(problems))
-        if tenant is not None:  # the tenant's adapter and catalog, for this request only
+        if tenant is not None and extra_catalog is None:  # the tenant's adapter and catalog, this request only
             from engine.tenants import route
 
             routed = route(self, tenant=tenant, adapter=adapter, extra_catalog=extra_catalog)
