@@ -156,6 +156,7 @@ def train(
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         remove_unused_columns=False,  # our collator reads input_ids/labels itself
+        train_sampling_strategy="group_by_length" if cfg.train.group_by_length else "random",
     )
     recorder, callbacks = _make_callbacks(cfg.train.stop_after_steps)
     trainer = Trainer(
