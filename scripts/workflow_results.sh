@@ -42,14 +42,13 @@ step_unseen() {
 }
 
 step_curve() {
-  for pairs in 150 300 600; do
-    local adapter=$RUNS/curve/adapter-$pairs
-    [ -f "$adapter/adapter_model.safetensors" ] || $DF train --dsl workflow --quiet \
-      --config training/configs/workflow.yaml --train.max_examples=$pairs --out "$adapter"
-    evaluate "$RUNS/curve/eval-$pairs" --scheme iid --adapter "$adapter" --mode constrained
-  done
-  # 1,200 pairs is the shipped adapter: its constrained iid result is step_iid's
+  # 1,200 pairs is the shipped adapter: its point is step_iid's constrained run
   evaluate "$RUNS/iid-ft-constrained" --scheme iid --adapter adapters/workflow --mode constrained
+  mkdir -p "$RUNS/curve"
+  [ -f "$RUNS/curve/eval-1200/summary.json" ] || cp -r "$RUNS/iid-ft-constrained" "$RUNS/curve/eval-1200"
+  .venv/bin/python -m training.learning_curve --dsl workflow --scheme iid --sizes 150,300,600 \
+    --reuse 1200=adapters/workflow --config training/configs/workflow.yaml \
+    --limit "$N" --max-new-tokens 320 --threads 1 --out "$RUNS/curve"
 }
 
 for step in "${@:-iid unseen curve}"; do

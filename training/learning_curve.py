@@ -3,7 +3,8 @@
 For each size N, train on N pairs (``--train.max_examples=N``, a seeded subsample of the
 training split) and evaluate the adapter on the test split; write a markdown table, a JSON file
 and a PNG. A size whose adapter already exists (``--reuse 600=adapters/geoquery``) is only
-evaluated.
+evaluated. A killed run resumes: an adapter folder that holds weights is not trained again, an
+``eval-N`` folder that holds a ``summary.json`` is not decoded again.
 
 Run it::
 
@@ -23,6 +24,17 @@ from typing import Any
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 0 with the table printed, or 2 with the reason on stderr (bad settings or data)."""
+    from dsl import DSLError
+
+    try:
+        return _run(argv)
+    except DSLError as e:  # training errors and the DSL's: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def _run(argv: list[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     overrides: list[str] = []
     if "--" in args_list:
@@ -40,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="Evaluate on the first N test rows.")
     parser.add_argument("--mode", default="constrained", choices=["constrained", "free"])
     parser.add_argument("--max-new-tokens", type=int, default=128)
+    parser.add_argument("--config", default=None, help="Training YAML (as `dslforge train --config`).")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for decoding.")
     args = parser.parse_args(args_list)
 
     from training.config import resolve_config
@@ -58,15 +72,20 @@ def main(argv: list[str] | None = None) -> int:
         if adapter is None:
             adapter = out / f"adapter-{size}"
             if not (adapter / "adapter_model.safetensors").is_file():
-                cfg = resolve_config(overrides=[*overrides, f"--train.max_examples={size}", "--train.eval_limit=0"])
+                cfg = resolve_config(path=args.config,
+                                     overrides=[*overrides, f"--train.max_examples={size}", "--train.eval_limit=0"])
                 train(language=args.dsl, out_dir=adapter, config=cfg, data=args.data,
                       resume=(adapter / "checkpoints").is_dir(),
                       command=f"python -m training.learning_curve (size {size}) " + " ".join(overrides))
         summary = json.loads((adapter / "training_summary.json").read_text(encoding="utf-8"))
-        report = run_eval(language=args.dsl, out_dir=out / f"eval-{size}", split=args.split, scheme=args.scheme,
-                          data=args.eval_data, adapter=adapter, limit=args.limit,
-                          settings=EvalSettings(mode=args.mode, max_new_tokens=args.max_new_tokens))
-        s = report.summary
+        done = out / f"eval-{size}" / "summary.json"
+        if done.is_file():
+            s = json.loads(done.read_text(encoding="utf-8"))
+            _check_same_settings(s, done, mode=args.mode, max_new_tokens=args.max_new_tokens, limit=args.limit)
+        else:
+            s = run_eval(language=args.dsl, out_dir=out / f"eval-{size}", split=args.split, scheme=args.scheme,
+                         data=args.eval_data, adapter=adapter, limit=args.limit, num_threads=args.threads,
+                         settings=EvalSettings(mode=args.mode, max_new_tokens=args.max_new_tokens)).summary
         points.append({
             "pairs": summary["data"]["rows"], "adapter": str(adapter), "steps": summary["steps"],
             "train_wall_s": summary["wall_time_s"], "exact_match": s.get("exact_match"),
@@ -79,6 +98,20 @@ def main(argv: list[str] | None = None) -> int:
     (out / "learning_curve.md").write_text(table + "\n", encoding="utf-8")
     print(table)
     return 0
+
+
+def _check_same_settings(summary: dict[str, Any], path: Path, *, mode: str, max_new_tokens: int,
+                         limit: int | None) -> None:
+    """A resumed point must have been decoded like the others, or the curve compares apples and pears."""
+    found = {"mode": summary.get("mode"), "max_new_tokens": summary.get("max_new_tokens")}
+    wanted: dict[str, Any] = {"mode": mode, "max_new_tokens": max_new_tokens}
+    if limit is not None:
+        found["n"], wanted["n"] = summary.get("n"), limit
+    if found != wanted:
+        from training.errors import DataError
+
+        raise DataError(f"{path} was decoded with {found}, this curve asks for {wanted}; "
+                        "remove its folder to decode it again")
 
 
 def render_table(points: list[dict[str, Any]]) -> str:

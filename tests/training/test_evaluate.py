@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import dsl
 from dsl.metrics import score
 from training.errors import ConfigError
 from training.evaluate import EvalSettings, configuration_name, eval_rows, percentile, summarise_records
+from training.learning_curve import main as learning_curve_main
 from training.learning_curve import render_table
 from training.report import comparison_table, latency_ratio, write_learning_curve
 
@@ -81,3 +83,38 @@ def test_learning_curve_table_and_png(tmp_path: Path) -> None:
     assert "| 593 | 450 | 1800 | 80.0 | 85.0 | 0.950 | 280 |" in render_table(points)
     write_learning_curve(points, tmp_path / "lc.png")
     assert (tmp_path / "lc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _curve_point(root: Path, pairs: int, *, exact: float, mode: str = "constrained") -> Path:
+    """An adapter folder's training summary and its cached eval, as a finished curve run leaves them."""
+    adapter = root / f"adapter-{pairs}"
+    adapter.mkdir(parents=True)
+    (adapter / "training_summary.json").write_text(json.dumps(
+        {"data": {"rows": pairs}, "steps": pairs // 8, "wall_time_s": 10.0 * pairs}), encoding="utf-8")
+    cached = root / "curve" / f"eval-{pairs}"
+    cached.mkdir(parents=True)
+    (cached / "summary.json").write_text(json.dumps(
+        {"n": 4, "mode": mode, "max_new_tokens": 64, "exact_match": exact, "similarity": exact / 100,
+         "parse_rate": 100.0}), encoding="utf-8")
+    return adapter
+
+
+def test_learning_curve_resumes_from_cached_evals(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    small, large = _curve_point(tmp_path, 16, exact=25.0), _curve_point(tmp_path, 64, exact=75.0)
+    argv = ["--dsl", "geoquery", "--reuse", f"64={large}", "--reuse", f"16={small}", "--limit", "4",
+            "--max-new-tokens", "64", "--out", str(tmp_path / "curve")]
+    assert learning_curve_main(argv) == 0
+    points = json.loads((tmp_path / "curve" / "learning_curve.json").read_text(encoding="utf-8"))
+    assert [(p["pairs"], p["exact_match"]) for p in points] == [(16, 25.0), (64, 75.0)]
+    assert "| 64 | 8 | 640 | 75.0 |" in capsys.readouterr().out
+    assert (tmp_path / "curve" / "learning_curve.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_learning_curve_refuses_a_cached_eval_decoded_differently(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    adapter = _curve_point(tmp_path, 16, exact=25.0, mode="free")
+    argv = ["--dsl", "geoquery", "--reuse", f"16={adapter}", "--limit", "4", "--max-new-tokens", "64",
+            "--out", str(tmp_path / "curve")]
+    assert learning_curve_main(argv) == 2
+    err = capsys.readouterr().err
+    assert "eval-16" in err and "'mode': 'free'" in err and "remove its folder" in err
