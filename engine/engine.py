@@ -464,7 +464,8 @@ class Engine:
                 with self.model.disable_adapter():
                     yield
             else:
-                self.model.set_adapter(adapter)
+                if getattr(self.model, "active_adapter", None) != adapter:
+                    self.model.set_adapter(adapter)  # walks every LoRA layer: skip it when nothing changes
                 yield
         finally:
             if training:
