@@ -20,8 +20,8 @@ Several GPUs: the same command runs unchanged under a launcher, one process per 
 Trainer shards batches (DDP), ``--train.batch_size`` is per device and the effective batch is
 ``batch_size × grad_accum × devices``; only rank 0 writes the adapter and summary::
 
-    torchrun --nproc_per_node 4 -m dslforge.cli train --dsl workflow --out runs/wf
-    accelerate launch --num_processes 4 -m dslforge.cli train --dsl workflow --out runs/wf
+    torchrun --nproc_per_node 4 -m dslforge train --dsl workflow --out runs/wf
+    accelerate launch --num_processes 4 -m dslforge train --dsl workflow --out runs/wf
 
 On GPUs use ``--train.precision=bf16`` (default) and a larger ``--train.batch_size``.
 """
@@ -156,6 +156,7 @@ def train(
         disable_tqdm=not progress,
         dataloader_num_workers=0,
         remove_unused_columns=False,  # our collator reads input_ids/labels itself
+        ddp_find_unused_parameters=False,  # every LoRA weight gets a gradient: skip DDP's extra graph walk
         train_sampling_strategy="group_by_length" if cfg.train.group_by_length else "random",
     )
     recorder, callbacks = _make_callbacks(cfg.train.stop_after_steps)
@@ -207,6 +208,7 @@ def train(
         "resumed_from": last.name if resume and last else None,
         "loss_curve": losses,
         "device": "cuda" if not use_cpu else f"cpu ({torch.get_num_threads()} threads)",
+        "processes": trainer.args.world_size,  # > 1 under torchrun/accelerate: batch_size is per process
         "precision": cfg.train.precision,
         "versions": _versions(),
     }

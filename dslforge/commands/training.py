@@ -6,6 +6,7 @@ Heavy imports (torch, transformers, peft) happen inside the command functions.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -88,7 +89,10 @@ def train(
     from training.train import train as run_train
 
     cfg = resolve_config(path=config, overrides=list(ctx.args))
-    print(f"config: {json.dumps(cfg.to_dict())}", file=sys.stderr)
+    # Under torchrun/accelerate every process runs this command; only rank 0 reports.
+    lead = os.environ.get("RANK", "0") == "0"
+    if lead:
+        print(f"config: {json.dumps(cfg.to_dict())}", file=sys.stderr)
     if tenant is not None or catalog is not None:
         _train_tenant(dsl_name, out, cfg, base=base, init_adapter=init_adapter, data=data, resume=resume,
                       quiet=quiet, tenant=tenant, catalog=catalog, tenant_test=tenant_test,
@@ -97,6 +101,8 @@ def train(
     result = run_train(language=dsl_name, out_dir=out, config=cfg, base=base, init_adapter=init_adapter, data=data,
                        eval_data=eval_data, resume=resume, command=_command_line(), progress=not quiet)
     s = result.summary
+    if not lead:
+        return
     if result.stopped_early:
         print(f"stopped after {s['steps']} of {s['max_steps']} steps as asked (train.stop_after_steps); "
               f"continue with: dslforge train ... --out {out} --resume")

@@ -2,12 +2,16 @@
 
 - two seeded steps give exactly the expected losses;
 - a run stopped after N steps and resumed ends with the same adapter as an uninterrupted run;
-- train → save → load (Engine) → eval round trip.
+- train → save → load (Engine) → eval round trip;
+- the same `dslforge train` command runs under torchrun (two CPU processes, gloo).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -133,3 +137,20 @@ def test_rag_eval_uses_retrieved_examples(tiny_base: Path, tmp_path: Path) -> No
     assert record["n_examples"] == 3
     assert report.summary["configuration"] == "base + 3-shot retrieval + constrained"
     assert report.summary["mean_prompt_tokens"] > 60  # three examples and the hints are in the prompt
+
+
+def test_the_same_command_runs_under_torchrun(tiny_base: Path, tmp_path: Path) -> None:
+    """The multi-GPU recipe of training/train.py, on two CPU processes: DDP shards the batches,
+    only rank 0 writes the adapter and reports."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "dslforge", "train", "--dsl", "geoquery", "--base", str(tiny_base), "--out", str(out), "--quiet",
+           *FAST, "--train.max_steps=2", "--train.num_threads=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 2
+    assert summary["epochs"] == 1.0  # 2 steps x batch 4 x 2 processes = the 16 examples once
+    assert done.stdout.count("adapter: ") == 1 and done.stderr.count("config: ") == 1
+    assert _adapter_tensors(out)
