@@ -3,9 +3,9 @@
     .venv/bin/python scripts/tenant_results_section.py [runs/tenant-demo] > /tmp/section.md
     # then replace the lines between <!-- tenant:start --> and <!-- tenant:end --> with it
 
-Reads RUN/contoso/tenant_report.json (RUN/contoso.candidate/ when the gate refused),
-RUN/general/training_summary.json and docs/tenant-switch-bench.json
-(scripts/tenant_switch_bench.py --json).
+Reads RUN/contoso/tenant_report.json (RUN/contoso.candidate/ when the gate refused), the
+training_summary.json of the general adapter it started from (`init_adapter`), and
+docs/tenant-switch-bench.json (scripts/tenant_switch_bench.py --json).
 """
 import json, sys
 from pathlib import Path
@@ -15,7 +15,17 @@ p = run / "contoso" / "tenant_report.json"
 if not p.exists(): p = run / "contoso.candidate" / "tenant_report.json"
 r = json.loads(p.read_text())
 b = json.loads((root / "docs" / "tenant-switch-bench.json").read_text())
-gs = json.loads((run / "general" / "training_summary.json").read_text())
+general_dir = Path(r["init_adapter"])
+gs = json.loads(((general_dir if general_dir.is_absolute() else root / general_dir) / "training_summary.json").read_text())
+shipped = general_dir.resolve() == (root / "adapters" / "workflow").resolve()
+general_note = (f"The general adapter is the shipped `adapters/workflow` ({gs['data']['rows']} flows, {gs['steps']} steps, "
+                f"{gs['wall_time_s']:.0f} s of training)." if shipped else
+                f"The general adapter here is a small CPU run ({gs['data']['rows']} flows, {gs['steps']} steps, "
+                f"{gs['wall_time_s']} s), not the shipped `adapters/workflow`; rerun with `GENERAL=adapters/workflow`.")
+general_cmd = ("" if shipped else
+               "    dslforge train --dsl workflow --data runs/tenant-demo/data --out runs/tenant-demo/general \\\n"
+               "        --train.max_examples=480 --train.epochs=1 --train.eval_limit=0 --train.num_threads=1\n")
+init = "adapters/workflow" if shipped else "runs/tenant-demo/general"
 def row(part, when, name):
     s = r[part][when]; return f"| {name} | {s['exact_match']:.1f} | {s['similarity']*100:.1f} |"
 g, t = r["general"], r["tenant_test"]
@@ -39,17 +49,15 @@ decoded under base + contoso catalog with both adapters, general flows under the
 - Tenant exact match: {t['after']['exact_match'] - t['before']['exact_match']:+.1f} points (target +30): {fixed} flows fixed, {broken} broken.
 - General exact match: {g['after']['exact_match'] - g['before']['exact_match']:+.1f} points (target: within 1 point; the gate's margin): {gf} fixed, {gb} broken. Gate: {"published" if r['published'] else "REFUSED: " + "; ".join(r['refused_because'])}.
 - Training: {r['train']['tenant_rows']} tenant + {r['train']['replay_rows']} replayed general flows, {r['train']['steps']} steps ({r['train']['epochs']} epochs), {r['train']['wall_time_s']} s; the gate's four decodings {r['gate_wall_time_s']} s (1 CPU thread, machine shared).
-- The general adapter here is a small CPU run ({gs['data']['rows']} flows, {gs['steps']} steps, {gs['wall_time_s']} s), not the shipped `adapters/workflow`; with that one, rerun with `GENERAL=adapters/workflow`.
-- The general subsample is {g['n']} rows (seeded, ids in the report): one row is {100/g['n']:.1f} points, so at this size any net loss of a row refuses; the default `--general-eval-n 100` makes one row = the 1-point margin.
+- {general_note}
+- The general subsample is {g['n']} rows (seeded, ids in the report): one row is {100/g['n']:.1f} points, so the gate's {r['tenant_config']['margin']:g}-point margin tolerates a net loss of {int(r['tenant_config']['margin'] * g['n'] / 100 + 1e-9)} row(s) and refuses more.
 
-Commands (all of it: `THREADS=1 bash scripts/tenant_demo.sh`):
+Commands (all of it: `{"GENERAL=adapters/workflow " if shipped else ""}THREADS=1 bash scripts/tenant_demo.sh`):
 
     dslforge data prepare --dsl workflow --input grammars/workflow/data/flows.jsonl --out runs/tenant-demo/data
-    dslforge train --dsl workflow --data runs/tenant-demo/data --out runs/tenant-demo/general \\
-        --train.max_examples=480 --train.epochs=1 --train.eval_limit=0 --train.num_threads=1
-    dslforge train --dsl workflow --tenant contoso --init-adapter runs/tenant-demo/general \\
+{general_cmd}    dslforge train --dsl workflow --tenant contoso --init-adapter {init} \\
         --data grammars/workflow/data/tenant_flows.jsonl --catalog contoso --general-data runs/tenant-demo/data \\
-        --general-eval-n 40 --replay 0.5 --out runs/tenant-demo/contoso --train.epochs=2 --train.eval_limit=0 --train.num_threads=1
+        --general-eval-n {g['n']} --replay 0.5 --out runs/tenant-demo/contoso --train.epochs=2 --train.eval_limit=0 --train.num_threads=1
 
 The report (`runs/tenant-demo/contoso/tenant_report.json`) lists general and tenant
 before/after and every example whose exactness changed.
@@ -59,9 +67,9 @@ adapters on one base, 1 thread, machine shared with a training run): peft `set_a
 p50 {b['set_adapter_ms']['p50']:.1f} ms, p99 {b['set_adapter_ms']['p99']:.1f} ms over {b['set_adapter_ms']['n']} switches (target < 50 ms:
 met at p50; the p99 is scheduler noise from the concurrent run — a quiet rerun measured p50 25.1, p99 33.3 ms).
 Same requests grouped by tenant vs interleaved: interleaved/grouped = {b['interleaved_over_grouped']} (noise at
-{b['requests_per_round']} requests × 2 rounds; requests take ~4-5 s, the switch ~0.5% of one). The engine calls
-`set_adapter` on every request, even without a change; walking cached LoRA layers instead
-measured 9.7 ms, and skipping an unchanged adapter 0 ms.
+{b['requests_per_round']} requests × 2 rounds; requests take ~4-5 s, the switch ~0.5% of one). The engine
+calls `set_adapter` only when a request's adapter differs from the active one, so requests
+grouped by tenant pay nothing.
 
 **Isolation**: `tests/engine/test_tenants.py` walks the locked grammars with llguidance and the
 real tokenizer: every contoso/fabrikam flow is accepted only under its own tenant, and

@@ -6,6 +6,8 @@
 #   iid     the 2x2 on the iid test split: shipped adapter vs base + 4 retrieved pairs, x free/constrained
 #   unseen  the same on unseen_api: an adapter trained like the shipped one on the unseen_api train
 #           split (its connectors never occur there), and retrieval from that split
+#   latency fine-tuned vs retrieval latency measured side by side: one engine, the same 40 iid test
+#           flows alternating between the two, constrained
 #   curve   the learning curve: the shipped config on 150, 300 and 600 pairs, constrained, iid test
 # The first 100 test rows of each split: a retrieval row takes ~8 s here, so the full test sets
 # (1,200 and 3,129 flows) would take a day.
@@ -31,6 +33,12 @@ step_iid() {
   done
 }
 
+step_latency() {
+  [ -f "$RUNS/latency-iid.json" ] || .venv/bin/python -m training.latency --dsl workflow --scheme iid \
+    --adapter adapters/workflow --rag 4 --mode constrained --n 40 --max-new-tokens 320 --threads 1 \
+    --out "$RUNS/latency-iid.json"
+}
+
 step_unseen() {
   local adapter=$RUNS/adapter-unseen_api
   [ -f "$adapter/adapter_model.safetensors" ] || $DF train --dsl workflow --quiet \
@@ -51,6 +59,6 @@ step_curve() {
     --limit "$N" --max-new-tokens 320 --threads 1 --out "$RUNS/curve"
 }
 
-for step in "${@:-iid unseen curve}"; do
+for step in "${@:-iid latency unseen curve}"; do
   for s in $step; do "step_$s"; done
 done
