@@ -9,6 +9,7 @@
 #   latency fine-tuned vs retrieval latency measured side by side: one engine, the same 40 iid test
 #           flows alternating between the two, constrained
 #   curve   the learning curve: the shipped config on 150, 300 and 600 pairs, constrained, iid test
+#   epochs  pairs or passes: 600 pairs x 2 epochs, the same compute as the shipped 1,200 x 1
 # The first 100 test rows of each split: a retrieval row takes ~8 s here, so the full test sets
 # (1,200 and 3,129 flows) would take a day.
 set -euo pipefail
@@ -59,6 +60,13 @@ step_curve() {
     --limit "$N" --max-new-tokens 320 --threads 1 --out "$RUNS/curve"
 }
 
-for step in "${@:-iid latency unseen curve}"; do
+step_epochs() {
+  local adapter=$RUNS/curve/adapter-600x2
+  [ -f "$adapter/adapter_model.safetensors" ] || $DF train --dsl workflow --quiet \
+    --config training/configs/workflow.yaml --train.max_examples=600 --train.epochs=2 --out "$adapter"
+  evaluate "$RUNS/curve/eval-600x2" --scheme iid --adapter "$adapter" --mode constrained
+}
+
+for step in "${@:-iid latency unseen curve epochs}"; do
   for s in $step; do "step_$s"; done
 done
