@@ -11,7 +11,10 @@ Tables from ``predictions.jsonl``:
   differs); *wrong calls* (the sequences differ);
 * with ``--adapter``: exact match by how often the rarest API of the gold program occurs in the
   pairs that adapter was trained on (rebuilt from its ``training_summary.json`` and checked
-  against the recorded hash): whether the model misses what it has rarely seen.
+  against the recorded hash): whether the model misses what it has rarely seen;
+* with ``--held-out FILE`` (a JSON list of API names, or ``{scheme: [...]}`` such as
+  ``grammars/workflow/data/held_out_apis.json``): how many predictions call a held-out API at
+  all, and how many call every held-out API their gold program calls.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="an output folder of `dslforge eval`")
     parser.add_argument("--adapter", type=Path, help="the adapter evaluated: also break down by training frequency")
+    parser.add_argument("--held-out", type=Path, help="JSON of API names held out of training")
     args = parser.parse_args()
     summary = json.loads((args.run / "summary.json").read_text(encoding="utf-8"))
     language = dsl.load(summary["dsl"])
@@ -63,6 +67,13 @@ def main() -> None:
         for bucket in [b for b in _SEEN_BUCKETS if b in by_seen]:
             hits = by_seen[bucket]
             print(f"| {bucket} | {len(hits)} | {100 * sum(hits) / len(hits):.0f} |")
+    if args.held_out:
+        held = _held_out(args.held_out, summary.get("data") or "")
+        calls = [(set(language.api_calls(r["prediction"] or "")), set(language.api_calls(r["gold"]))) for r in rows]
+        any_held = sum(bool(held & predicted) for predicted, _ in calls)
+        all_gold_held = sum((held & gold) <= predicted for predicted, gold in calls)
+        print(f"\n{len(held)} held-out APIs: {any_held} of {len(rows)} predictions call one; "
+              f"{all_gold_held} call every held-out API of their gold program")
     total = sum(misses.values())
     print(f"\n| miss | rows | share of misses |\n|---|---:|---:|")
     for kind in ("right calls, wrong details", "wrong calls", "unparseable"):
@@ -80,6 +91,17 @@ def _seen_bucket(count: int) -> str:
     if count >= 5:
         return "5–9"
     return "1–4" if count else "0"
+
+
+def _held_out(path: Path, data: str) -> set[str]:
+    """The held-out names; from a ``{scheme: names}`` file, the scheme named in the eval's data."""
+    loaded = json.loads(path.read_text(encoding="utf-8"))
+    if isinstance(loaded, dict):
+        scheme = next((key for key in loaded if f" {key}/" in f" {data}"), None)
+        if scheme is None:
+            raise SystemExit(f"{path} has schemes {sorted(loaded)}; the eval's data ({data!r}) names none of them")
+        loaded = loaded[scheme]
+    return set(loaded)
 
 
 def _training_api_counts(language: dsl.DSL, adapter: Path) -> Counter[str]:
