@@ -126,6 +126,10 @@ def write_learning_curve(points: list[dict[str, Any]], path: str | Path, *, titl
         ys = [p.get(key) for p in points]
         if all(y is not None for y in ys):
             ax.plot(xs, [y * (100 if key == "similarity" else 1) for y in ys], marker="o", label=label)
+    if len(xs) > 1 and max(xs) >= 4 * min(xs):  # sizes that double: equal steps on a log axis
+        ax.set_xscale("log", base=2)
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.minorticks_off()
     ax.set_xlabel("training pairs")
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
