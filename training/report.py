@@ -157,5 +157,7 @@ def compare_runs(run_dirs: list[str | Path], out_dir: str | Path) -> str:
     if notes:
         text += "\n\n" + "\n".join(notes)
     (out / "comparison.md").write_text(text + "\n", encoding="utf-8")
-    write_metric_chart(summaries, out / "comparison.png", title=summaries[0].get("dsl"))
+    first = summaries[0]
+    title = f"{first.get('dsl')}: {first['data']}" if first.get("data") else first.get("dsl")
+    write_metric_chart(summaries, out / "comparison.png", title=title)
     return text
