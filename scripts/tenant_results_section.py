@@ -1,19 +1,33 @@
 """Render the "Tenant adapters" section of docs/RESULTS.md from a finished demo run.
 
-    .venv/bin/python scripts/tenant_results_section.py [runs/tenant-demo] > /tmp/section.md
+    .venv/bin/python scripts/tenant_results_section.py [HEADLINE [OTHER ...]] > /tmp/section.md
     # then replace the lines between <!-- tenant:start --> and <!-- tenant:end --> with it
 
-Reads RUN/contoso/tenant_report.json (RUN/contoso.candidate/ when the gate refused), the
+HEADLINE and OTHER are folders holding a tenant_report.json: a published tenant adapter, or the
+candidate folder the gate refused. HEADLINE (default runs/tenant-demo/contoso, else
+runs/tenant-demo/contoso.candidate) gets the table; every run, OTHER ones included, gets a row
+in the table of settings tried. Reads each report, the
+
 training_summary.json of the general adapter it started from (`init_adapter`), and
 docs/tenant-switch-bench.json (scripts/tenant_switch_bench.py --json).
 """
 import json, sys
 from pathlib import Path
 root = Path(__file__).resolve().parent.parent
-run = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "runs" / "tenant-demo"
-p = run / "contoso" / "tenant_report.json"
-if not p.exists(): p = run / "contoso.candidate" / "tenant_report.json"
-r = json.loads(p.read_text())
+demo = root / "runs" / "tenant-demo"
+folders = [Path(a) for a in sys.argv[1:]] or [demo / "contoso" if (demo / "contoso").is_dir() else demo / "contoso.candidate"]
+r = json.loads((folders[0] / "tenant_report.json").read_text())
+tried = ["| replay | learning rate | epochs | steps | contoso exact before → after | general exact before → after | gate |",
+         "|---:|---:|---:|---:|---|---|---|"]
+for folder in folders:
+    rep = json.loads((folder / "tenant_report.json").read_text())
+    lr = json.loads((folder / "training_summary.json").read_text())["config"]["train"]["learning_rate"]
+    tt, gg = rep["tenant_test"], rep["general"]
+    tried.append(f"| {rep['tenant_config']['replay']:g} | {lr:g} | {rep['train']['epochs']:g} | {rep['train']['steps']} | "
+                 f"{tt['before']['exact_match']:.0f} → {tt['after']['exact_match']:.0f} | "
+                 f"{gg['before']['exact_match']:.0f} → {gg['after']['exact_match']:.0f} | "
+                 f"{'published' if rep['published'] else 'refused'} |")
+tried_table = "\n".join(tried)
 b = json.loads((root / "docs" / "tenant-switch-bench.json").read_text())
 general_dir = Path(r["init_adapter"])
 gs = json.loads(((general_dir if general_dir.is_absolute() else root / general_dir) / "training_summary.json").read_text())
@@ -26,6 +40,10 @@ general_cmd = ("" if shipped else
                "    dslforge train --dsl workflow --data runs/tenant-demo/data --out runs/tenant-demo/general \\\n"
                "        --train.max_examples=480 --train.epochs=1 --train.eval_limit=0 --train.num_threads=1\n")
 init = "adapters/workflow" if shipped else "runs/tenant-demo/general"
+head_train = json.loads((folders[0] / "training_summary.json").read_text())["config"]["train"]
+replay = r["tenant_config"]["replay"]
+verdict = ("published because general quality held" if r["published"] else
+           "which the gate refused to publish: general quality did not hold")
 def row(part, when, name):
     s = r[part][when]; return f"| {name} | {s['exact_match']:.1f} | {s['similarity']*100:.1f} |"
 g, t = r["general"], r["tenant_test"]
@@ -35,8 +53,8 @@ print(f"""<!-- tenant:start -->
 ## Tenant adapters (issue #6)
 
 A customer's own adapter, continued from the general workflow adapter on 50 of its flows, with
-half the mixed set replayed from general training flows, and published only because general
-quality held (the gate, `training/tenant.py`). Tenant `contoso` of the workflow `tenant` split
+{replay:.0%} of the mixed set replayed from general training flows, {verdict} (the gate,
+`training/tenant.py`). Tenant `contoso` of the workflow `tenant` split
 (`grammars/workflow/data/tenant_flows.jsonl`: 50 train, 50 test flows using Contoso ERP / Fleet
 connectors); greedy, grammar-constrained decoding on SmolLM2-135M-Instruct; tenant flows are
 decoded under base + contoso catalog with both adapters, general flows under the base catalog.
@@ -52,12 +70,17 @@ decoded under base + contoso catalog with both adapters, general flows under the
 - {general_note}
 - The general subsample is {g['n']} rows (seeded, ids in the report): one row is {100/g['n']:.1f} points, so the gate's {r['tenant_config']['margin']:g}-point margin tolerates a net loss of {int(r['tenant_config']['margin'] * g['n'] / 100 + 1e-9)} row(s) and refuses more.
 
+Settings tried (each a full run: train, then the gate's four decodings):
+
+{tried_table}
+
 Commands (all of it: `{"GENERAL=adapters/workflow " if shipped else ""}THREADS=1 bash scripts/tenant_demo.sh`):
 
     dslforge data prepare --dsl workflow --input grammars/workflow/data/flows.jsonl --out runs/tenant-demo/data
 {general_cmd}    dslforge train --dsl workflow --tenant contoso --init-adapter {init} \\
         --data grammars/workflow/data/tenant_flows.jsonl --catalog contoso --general-data runs/tenant-demo/data \\
-        --general-eval-n {g['n']} --replay 0.5 --out runs/tenant-demo/contoso --train.epochs=2 --train.eval_limit=0 --train.num_threads=1
+        --general-eval-n {g['n']} --replay {replay:g} --out runs/tenant-demo/contoso --train.epochs={head_train['epochs']:g} \\
+        --train.learning_rate={head_train['learning_rate']:g} --train.eval_limit=0 --train.num_threads=1
 
 The report (`runs/tenant-demo/contoso/tenant_report.json`) lists general and tenant
 before/after and every example whose exactness changed.
