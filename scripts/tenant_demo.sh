@@ -3,7 +3,7 @@
 #   bash scripts/tenant_demo.sh            # GENERAL=adapters/workflow bash scripts/tenant_demo.sh to reuse one
 # 1. data: the workflow flows validated and split once (the gate and replay read the folder)
 # 2. a general workflow adapter, unless GENERAL names one (a small CPU run: 480 flows, 1 epoch)
-# 3. the contoso tenant adapter from it: 50 tenant flows + 50% replay, 2 epochs, then the gate
+# 3. the contoso tenant adapter from it: 50 tenant flows + 75% replay, 3 epochs at lr 5e-4, then the gate
 #    (100 general test flows and the 50 contoso test flows, each with both adapters); it prints the
 #    table and writes OUT/tenant_report.json (or OUT.candidate/ when refused, exit 1)
 set -euo pipefail
@@ -18,5 +18,5 @@ if [ ! -f "$GENERAL/adapter_model.safetensors" ]; then
 fi
 $DF train --dsl workflow --tenant contoso --init-adapter "$GENERAL" \
   --data grammars/workflow/data/tenant_flows.jsonl --catalog contoso \
-  --general-data "$RUN/data" --general-eval-n 100 --replay 0.5 --out "$RUN/contoso" --quiet \
-  --train.epochs=2 --train.eval_limit=0 --train.num_threads=${THREADS:-2}
+  --general-data "$RUN/data" --general-eval-n 100 --replay 0.75 --out "$RUN/contoso" --quiet \
+  --train.epochs=3 --train.learning_rate=5e-4 --train.eval_limit=0 --train.num_threads=${THREADS:-2}
