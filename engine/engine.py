@@ -450,6 +450,12 @@ class Engine:
             raise EngineError(f"adapter {adapter!r} is not loaded; loaded: {list(self.adapters)} (or 'none')")
         return adapter
 
+    def adapter_active(self, adapter: str | None) -> contextlib.AbstractContextManager[None]:
+        """A block in which ``self.model`` runs as a request with ``adapter=`` would: that adapter
+        (``None``: the default one, ``"none"``: the bare base), eval mode. For callers that use
+        the model directly, e.g. unconstrained generation in the evaluation harness."""
+        return self._adapter_scope(self._resolve_adapter(adapter, None))
+
     @contextlib.contextmanager
     def _adapter_scope(self, adapter: str | None) -> Iterator[None]:
         """For one call: the model in eval mode (dropout off; a caller's training mode is put

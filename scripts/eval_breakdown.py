@@ -106,16 +106,13 @@ def _held_out(path: Path, data: str) -> set[str]:
 
 def _training_api_counts(language: dsl.DSL, adapter: Path) -> Counter[str]:
     """In how many of the adapter's training pairs each API occurs (the seeded subsample rebuilt)."""
-    import random
-
-    from training.train import rows_sha256, training_rows
+    from training.train import rows_sha256, sample_rows, training_rows
 
     summary = json.loads((adapter / "training_summary.json").read_text(encoding="utf-8"))
     source = summary["data"]["source"]
     rows, _ = training_rows(language, None if "shipped data" in source else source)
     train_cfg = summary["config"]["train"]
-    if train_cfg["max_examples"] is not None and train_cfg["max_examples"] < len(rows):
-        rows = random.Random(train_cfg["seed"]).sample(rows, train_cfg["max_examples"])
+    rows = sample_rows(rows, max_examples=train_cfg["max_examples"], seed=train_cfg["seed"])
     if rows_sha256(rows) != summary["data"]["sha256"]:
         raise SystemExit(f"could not rebuild the training pairs of {adapter}: their hash differs from the summary's")
     return Counter(name for row in rows for name in set(language.api_calls(row["code"])))

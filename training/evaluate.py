@@ -147,17 +147,7 @@ def decode_one(engine: Any, text: str, *, settings: EvalSettings, adapter: str,
                             examples=examples)
         return {"prediction": g.code, "n_tokens": g.n_tokens, "prompt_tokens": g.prompt_tokens,
                 "finish_reason": g.finish_reason}
-    if engine.adapters:
-        # free decoding calls the model directly: select the adapter (or none) as the engine would
-        if adapter == "none":
-            with engine.model.disable_adapter():
-                prediction, n, p, finish = free_generate(engine, text, examples=examples,
-                                                         max_new_tokens=settings.max_new_tokens)
-        else:
-            engine.model.set_adapter(adapter)
-            prediction, n, p, finish = free_generate(engine, text, examples=examples,
-                                                     max_new_tokens=settings.max_new_tokens)
-    else:
+    with engine.adapter_active(adapter):  # free decoding calls the model directly
         prediction, n, p, finish = free_generate(engine, text, examples=examples, max_new_tokens=settings.max_new_tokens)
     return {"prediction": prediction, "n_tokens": n, "prompt_tokens": p, "finish_reason": finish}
 

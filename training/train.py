@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sys
 import time
@@ -122,8 +123,7 @@ def train(
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir), trust_remote_code=False)
 
     rows, data_source = training_rows(lang, data)
-    if cfg.train.max_examples is not None and cfg.train.max_examples < len(rows):
-        rows = random.Random(cfg.train.seed).sample(rows, cfg.train.max_examples)
+    rows = sample_rows(rows, max_examples=cfg.train.max_examples, seed=cfg.train.seed)
     encoded = encode_rows(lang, tokenizer, rows, max_seq_len=cfg.train.max_seq_len)
 
     set_seed(cfg.train.seed)  # before the model: LoRA's A matrices are drawn from torch's RNG
@@ -281,6 +281,13 @@ def training_rows(language: DSL, data: str | Path | None, *, split: str = "train
     raise DataError(f"DSL {language.name!r} has no {split!r} split in its shipped data; pass --data")
 
 
+def sample_rows(rows: list[dict[str, Any]], *, max_examples: int | None, seed: int) -> list[dict[str, Any]]:
+    """The rows a run trains on: all of them, or a seeded subsample of ``max_examples``."""
+    if max_examples is None or max_examples >= len(rows):
+        return rows
+    return random.Random(seed).sample(rows, max_examples)
+
+
 def rows_sha256(rows: list[dict[str, Any]]) -> str:
     """A hash of the (text, code) pairs actually trained on, order included."""
     h = hashlib.sha256()
@@ -412,8 +419,6 @@ def _previous(out: Path, resume: bool, key: str) -> float:
 
 def _load_average() -> list[float] | None:
     """1/5/15-minute load averages: how shared the machine was (None where unknown)."""
-    import os
-
     try:
         return [round(x, 2) for x in os.getloadavg()]
     except OSError:
